@@ -1,0 +1,234 @@
+"""Arithmetic: + - * / ** @ and dtype casts, each with its local derivative.
+
+In every backward, ``g`` is the upstream gradient (of the final result with respect to
+this operation's output). Gradients may keep the broadcast shape of the output; the
+engine sums them down to each input's shape.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from chainrule.ops._checks import broadcast_error
+from chainrule.tensor import Function, Tensor, as_tensor
+
+
+class BinaryElementwise(Function):
+    """Base for elementwise operations of two broadcast inputs: explains shape errors."""
+
+    def __call__(self, a: Tensor, b: Tensor) -> Tensor:  # type: ignore[override]
+        try:
+            return super().__call__(a, b)
+        except ValueError as error:
+            if a.shape != b.shape and "broadcast" in str(error):
+                raise broadcast_error(self.name, a.shape, b.shape) from None
+            raise
+
+
+class Add(BinaryElementwise):
+    rule = "d(a+b)/da = 1, d(a+b)/db = 1"
+
+    def forward(self, a, b):
+        return a + b
+
+    def backward(self, g):
+        return g, g
+
+
+class Sub(BinaryElementwise):
+    rule = "d(a-b)/da = 1, d(a-b)/db = -1"
+
+    def forward(self, a, b):
+        return a - b
+
+    def backward(self, g):
+        return g, (-g if self.needs_input_grad[1] else None)
+
+
+class Mul(BinaryElementwise):
+    rule = "d(a*b)/da = b, d(a*b)/db = a"
+
+    def forward(self, a, b):
+        return a * b
+
+    def backward(self, g):
+        a, b = self.inputs
+        ga = g * b if self.needs_input_grad[0] else None
+        gb = g * a if self.needs_input_grad[1] else None
+        return ga, gb
+
+
+class Div(BinaryElementwise):
+    rule = "d(a/b)/da = 1/b, d(a/b)/db = -a/b²"
+
+    def forward(self, a, b):
+        return a / b
+
+    def backward(self, g):
+        a, b = self.inputs
+        ga = g / b if self.needs_input_grad[0] else None
+        gb = -g * self.output / b if self.needs_input_grad[1] else None  # -a/b² = -y/b
+        return ga, gb
+
+
+class Neg(Function):
+    rule = "d(-x)/dx = -1"
+
+    def forward(self, x):
+        return -x
+
+    def backward(self, g):
+        return -g
+
+
+class PowScalar(Function):
+    """``x ** c`` for a constant exponent c."""
+
+    rule = "d(x^c)/dx = c·x^(c-1)"
+
+    def __init__(self, exponent: float) -> None:
+        self.exponent = exponent
+
+    def forward(self, x):
+        return x**self.exponent
+
+    def backward(self, g):
+        (x,) = self.inputs
+        c = self.exponent
+        return g * (x ** (c - 1) * c)
+
+
+class Pow(BinaryElementwise):
+    """``a ** b`` for two tensors."""
+
+    rule = "d(a^b)/da = b·a^(b-1), d(a^b)/db = a^b·ln a"
+
+    def forward(self, a, b):
+        return a**b
+
+    def backward(self, g):
+        a, b = self.inputs
+        ga = g * b * a ** (b - 1) if self.needs_input_grad[0] else None
+        gb = g * self.output * log(a) if self.needs_input_grad[1] else None
+        return ga, gb
+
+
+class MatMul(Function):
+    """Matrix product with NumPy's rules (1-D operands, batched stacks)."""
+
+    rule = "d(a@b)/da = g @ bᵀ, d(a@b)/db = aᵀ @ g"
+
+    def __call__(self, a: Tensor, b: Tensor) -> Tensor:  # type: ignore[override]
+        try:
+            return super().__call__(a, b)
+        except ValueError:
+            if a.ndim == 0 or b.ndim == 0:
+                raise ValueError(f"matmul: both operands need at least one dimension, "
+                                 f"got shapes {a.shape} and {b.shape}; use * for "
+                                 "scalars") from None
+            k_a, k_b = a.shape[-1], b.shape[0] if b.ndim == 1 else b.shape[-2]
+            if k_a != k_b:
+                raise ValueError(
+                    f"matmul: shapes {a.shape} @ {b.shape} do not fit: the last axis of "
+                    f"the left operand ({k_a}) must equal the "
+                    f"{'only' if b.ndim == 1 else 'second-to-last'} axis of the right "
+                    f"operand ({k_b})") from None
+            raise ValueError(f"matmul: the batch dimensions of {a.shape} and {b.shape} "
+                             "cannot be broadcast together") from None
+
+    def forward(self, a, b):
+        return a @ b
+
+    def backward(self, g):
+        a, b = self.inputs
+        # 1-D operands act as a row (left) or a column (right): promote, then undo.
+        a2 = a.reshape(1, -1) if a.ndim == 1 else a
+        b2 = b.reshape(-1, 1) if b.ndim == 1 else b
+        if a.ndim == 1:
+            g = g.unsqueeze(-2)
+        if b.ndim == 1:
+            g = g.unsqueeze(-1)
+        ga = gb = None
+        if self.needs_input_grad[0]:
+            ga = g @ b2.mT
+            if ga.shape != a2.shape:  # sum over broadcast batch dimensions
+                ga = sum_to(ga, a2.shape)
+            ga = ga.reshape(a.shape)
+        if self.needs_input_grad[1]:
+            gb = a2.mT @ g
+            if gb.shape != b2.shape:
+                gb = sum_to(gb, b2.shape)
+            gb = gb.reshape(b.shape)
+        return ga, gb
+
+
+class AsType(Function):
+    rule = "the identity, cast back to the input's dtype"
+
+    def __init__(self, dtype: Any) -> None:
+        self.dtype = np.dtype(dtype)
+
+    def forward(self, x):
+        self.input_dtype = x.dtype
+        return x.astype(self.dtype)
+
+    def backward(self, g):
+        return astype(g, self.input_dtype)
+
+
+# --------------------------------------------------------------------------- functions
+def add(a: Any, b: Any) -> Tensor:
+    """a + b (broadcasting)."""
+    a = as_tensor(a, like=b if isinstance(b, Tensor) else None)
+    return Add()(a, as_tensor(b, like=a))
+
+
+def sub(a: Any, b: Any) -> Tensor:
+    """a - b (broadcasting)."""
+    a = as_tensor(a, like=b if isinstance(b, Tensor) else None)
+    return Sub()(a, as_tensor(b, like=a))
+
+
+def mul(a: Any, b: Any) -> Tensor:
+    """a * b elementwise (broadcasting)."""
+    a = as_tensor(a, like=b if isinstance(b, Tensor) else None)
+    return Mul()(a, as_tensor(b, like=a))
+
+
+def div(a: Any, b: Any) -> Tensor:
+    """a / b elementwise (broadcasting)."""
+    a = as_tensor(a, like=b if isinstance(b, Tensor) else None)
+    return Div()(a, as_tensor(b, like=a))
+
+
+def neg(x: Tensor) -> Tensor:
+    """-x."""
+    return Neg()(as_tensor(x))
+
+
+def pow(a: Any, b: Any) -> Tensor:  # noqa: A001 - mirrors the operator's name
+    """a ** b; a constant Python-number exponent uses the cheaper ``PowScalar``."""
+    if isinstance(b, (int, float)) and not isinstance(b, bool) and isinstance(a, Tensor):
+        return PowScalar(b)(a)
+    a = as_tensor(a, like=b if isinstance(b, Tensor) else None)
+    return Pow()(a, as_tensor(b, like=a))
+
+
+def matmul(a: Any, b: Any) -> Tensor:
+    """Matrix product a @ b with NumPy's semantics (2-D, batched and 1-D cases)."""
+    a = as_tensor(a, like=b if isinstance(b, Tensor) else None)
+    return MatMul()(a, as_tensor(b, like=a))
+
+
+def astype(x: Tensor, dtype: Any) -> Tensor:
+    """``x`` converted to ``dtype``; gradients flow back in the input's dtype."""
+    if np.dtype(dtype) == x.dtype:
+        return x
+    return AsType(dtype)(x)
+
+
+# imported last: these modules use the functions above in their backward rules
+from chainrule.ops.elementwise import log  # noqa: E402
+from chainrule.ops.reduction import sum_to  # noqa: E402

@@ -1,0 +1,312 @@
+"""Elementwise functions and comparisons, each with its local derivative.
+
+``g`` is the upstream gradient; ``self.output`` is this operation's result y, reused
+where the derivative is cheapest in terms of y (exp, tanh, sigmoid, sqrt).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from chainrule.ops.arithmetic import BinaryElementwise
+from chainrule.tensor import Function, Tensor, as_tensor
+
+
+def _constant(array: np.ndarray) -> Tensor:
+    """A tensor outside the graph (masks, signs): its derivative is zero."""
+    return Tensor._wrap(array)
+
+
+class Exp(Function):
+    rule = "d(eˣ)/dx = eˣ = y"
+
+    def forward(self, x):
+        return np.exp(x)
+
+    def backward(self, g):
+        return g * self.output
+
+
+class Log(Function):
+    rule = "d(ln x)/dx = 1/x"
+
+    def forward(self, x):
+        return np.log(x)
+
+    def backward(self, g):
+        return g / self.inputs[0]
+
+
+class Sqrt(Function):
+    rule = "d(√x)/dx = 1/(2√x) = 1/(2y)"
+
+    def forward(self, x):
+        return np.sqrt(x)
+
+    def backward(self, g):
+        return g / (self.output * 2.0)
+
+
+class Abs(Function):
+    rule = "d|x|/dx = sign(x) (0 at x = 0)"
+
+    def forward(self, x):
+        return np.abs(x)
+
+    def backward(self, g):
+        return g * _constant(np.sign(self.inputs[0].data))
+
+
+class Sin(Function):
+    rule = "d(sin x)/dx = cos x"
+
+    def forward(self, x):
+        return np.sin(x)
+
+    def backward(self, g):
+        return g * cos(self.inputs[0])
+
+
+class Cos(Function):
+    rule = "d(cos x)/dx = -sin x"
+
+    def forward(self, x):
+        return np.cos(x)
+
+    def backward(self, g):
+        return -g * sin(self.inputs[0])
+
+
+class Tanh(Function):
+    rule = "d(tanh x)/dx = 1 - tanh²x = 1 - y²"
+
+    def forward(self, x):
+        return np.tanh(x)
+
+    def backward(self, g):
+        y = self.output
+        return g * (1.0 - y * y)
+
+
+def stable_sigmoid(x: np.ndarray) -> np.ndarray:
+    """σ(x) = 1/(1+e⁻ˣ) without overflow: e^(-|x|) never exceeds 1."""
+    e = np.exp(-np.abs(x))
+    r = 1.0 / (1.0 + e)
+    return np.where(x >= 0, r, e * r).astype(x.dtype, copy=False)
+
+
+class Sigmoid(Function):
+    rule = "dσ(x)/dx = σ(x)(1 - σ(x)) = y(1 - y)"
+
+    def forward(self, x):
+        return stable_sigmoid(x)
+
+    def backward(self, g):
+        y = self.output
+        return g * y * (1.0 - y)
+
+
+class ReLU(Function):
+    rule = "d relu(x)/dx = 1 if x > 0 else 0"
+
+    def forward(self, x):
+        self.mask = x > 0
+        return np.maximum(x, 0)
+
+    def backward(self, g):
+        return g * _constant(self.mask)
+
+
+class LeakyReLU(Function):
+    rule = "d leaky_relu(x)/dx = 1 if x > 0 else slope"
+
+    def __init__(self, slope: float) -> None:
+        self.slope = slope
+
+    def forward(self, x):
+        self.positive = x > 0
+        return np.where(self.positive, x, x * self.slope)
+
+    def backward(self, g):
+        x = self.inputs[0].data
+        return g * _constant(np.where(self.positive, 1.0, self.slope).astype(x.dtype))
+
+
+class Softplus(Function):
+    rule = "d ln(1+eˣ)/dx = σ(x)"
+
+    def forward(self, x):
+        # ln(1+eˣ) = max(x, 0) + ln(1 + e^(-|x|)): no overflow for large |x|
+        return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
+
+    def backward(self, g):
+        return g * sigmoid(self.inputs[0])
+
+
+class Clip(Function):
+    rule = "d clip(x, lo, hi)/dx = 1 if lo ≤ x ≤ hi else 0"
+
+    def __init__(self, low: float | None, high: float | None) -> None:
+        self.low, self.high = low, high
+
+    def forward(self, x):
+        self.inside = np.ones(x.shape, dtype=bool)
+        if self.low is not None:
+            self.inside &= x >= self.low
+        if self.high is not None:
+            self.inside &= x <= self.high
+        return np.clip(x, self.low, self.high)
+
+    def backward(self, g):
+        return g * _constant(self.inside)
+
+
+class Maximum(BinaryElementwise):
+    rule = "d max(a,b)/da = 1 where a > b, ½ where a = b, else 0 (and b alike)"
+
+    def forward(self, a, b):
+        return np.maximum(a, b)
+
+    def backward(self, g):
+        a, b = self.inputs
+        dtype = g.dtype
+        # ties share the gradient equally, as in PyTorch
+        share_a = _constant((a.data > b.data).astype(dtype) + 0.5 * (a.data == b.data))
+        ga = g * share_a if self.needs_input_grad[0] else None
+        gb = g * (1.0 - share_a) if self.needs_input_grad[1] else None
+        return ga, gb
+
+
+class Minimum(BinaryElementwise):
+    rule = "d min(a,b)/da = 1 where a < b, ½ where a = b, else 0 (and b alike)"
+
+    def forward(self, a, b):
+        return np.minimum(a, b)
+
+    def backward(self, g):
+        a, b = self.inputs
+        dtype = g.dtype
+        share_a = _constant((a.data < b.data).astype(dtype) + 0.5 * (a.data == b.data))
+        ga = g * share_a if self.needs_input_grad[0] else None
+        gb = g * (1.0 - share_a) if self.needs_input_grad[1] else None
+        return ga, gb
+
+
+class Where(BinaryElementwise):
+    rule = "d where(c, a, b)/da = c, /db = not c"
+
+    def __init__(self, condition: np.ndarray) -> None:
+        self.condition = condition
+
+    def forward(self, a, b):
+        return np.where(self.condition, a, b)
+
+    def backward(self, g):
+        c = self.condition
+        ga = g * _constant(c) if self.needs_input_grad[0] else None
+        gb = g * _constant(~c) if self.needs_input_grad[1] else None
+        return ga, gb
+
+
+# --------------------------------------------------------------------------- functions
+def exp(x: Tensor) -> Tensor:
+    """eˣ elementwise."""
+    return Exp()(as_tensor(x))
+
+
+def log(x: Tensor) -> Tensor:
+    """Natural logarithm elementwise."""
+    return Log()(as_tensor(x))
+
+
+def sqrt(x: Tensor) -> Tensor:
+    """Square root elementwise."""
+    return Sqrt()(as_tensor(x))
+
+
+def abs(x: Tensor) -> Tensor:  # noqa: A001 - the usual name
+    """|x| elementwise (gradient 0 at 0)."""
+    return Abs()(as_tensor(x))
+
+
+def sin(x: Tensor) -> Tensor:
+    """sin x elementwise."""
+    return Sin()(as_tensor(x))
+
+
+def cos(x: Tensor) -> Tensor:
+    """cos x elementwise."""
+    return Cos()(as_tensor(x))
+
+
+def tanh(x: Tensor) -> Tensor:
+    """Hyperbolic tangent elementwise."""
+    return Tanh()(as_tensor(x))
+
+
+def sigmoid(x: Tensor) -> Tensor:
+    """Logistic sigmoid 1/(1+e⁻ˣ), computed without overflow."""
+    return Sigmoid()(as_tensor(x))
+
+
+def relu(x: Tensor) -> Tensor:
+    """max(x, 0) elementwise (gradient 0 at 0, as in PyTorch)."""
+    return ReLU()(as_tensor(x))
+
+
+def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
+    """x for x > 0, ``negative_slope``·x otherwise."""
+    return LeakyReLU(float(negative_slope))(as_tensor(x))
+
+
+def softplus(x: Tensor) -> Tensor:
+    """ln(1 + eˣ), computed without overflow."""
+    return Softplus()(as_tensor(x))
+
+
+def clip(x: Tensor, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
+    """Limit values to [min, max]; the gradient passes where lo ≤ x ≤ hi."""
+    if min is None and max is None:
+        raise ValueError("clip: give min, max or both")
+    return Clip(min, max)(as_tensor(x))
+
+
+def maximum(a: Any, b: Any) -> Tensor:
+    """Elementwise maximum (ties share the gradient equally)."""
+    a = as_tensor(a, like=b if isinstance(b, Tensor) else None)
+    return Maximum()(a, as_tensor(b, like=a))
+
+
+def minimum(a: Any, b: Any) -> Tensor:
+    """Elementwise minimum (ties share the gradient equally)."""
+    a = as_tensor(a, like=b if isinstance(b, Tensor) else None)
+    return Minimum()(a, as_tensor(b, like=a))
+
+
+def where(condition: Any, a: Any, b: Any) -> Tensor:
+    """``a`` where ``condition`` holds, else ``b``; the condition carries no gradient."""
+    cond = np.asarray(condition.data if isinstance(condition, Tensor) else condition,
+                      dtype=bool)
+    like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
+    a = as_tensor(a, like=like)
+    return Where(cond)(a, as_tensor(b, like=a))
+
+
+def _compare(op: Any) -> Any:
+    def compare(a: Any, b: Any) -> Tensor:
+        a_data = a.data if isinstance(a, Tensor) else a
+        b_data = b.data if isinstance(b, Tensor) else b
+        return Tensor._wrap(np.asarray(op(a_data, b_data)))
+
+    compare.__doc__ = f"Elementwise {op.__name__}; the result carries no gradient."
+    return compare
+
+
+eq = _compare(np.equal)
+ne = _compare(np.not_equal)
+lt = _compare(np.less)
+le = _compare(np.less_equal)
+gt = _compare(np.greater)
+ge = _compare(np.greater_equal)

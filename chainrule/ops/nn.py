@@ -1,0 +1,315 @@
+"""Operations of neural networks: the affine layer, the softmax family and the losses.
+
+They are fused primitives (one node each, backward written out), because these are
+the hot path of training and their fused forms are also the numerically stable ones.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from chainrule.ops._checks import normalize_axis
+from chainrule.ops.elementwise import sigmoid, stable_sigmoid
+from chainrule.ops.reduction import sum as _sum
+from chainrule.tensor import Function, Tensor, as_tensor, is_grad_enabled
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _check_reduction(reduction: str) -> None:
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+
+
+# --------------------------------------------------------------------------- affine
+class Linear(Function):
+    """y = x·W + b for x of shape (..., in), W (in, out), b (out,)."""
+
+    rule = "dx = g·Wᵀ, dW = xᵀ·g, db = Σ_batch g"
+
+    def forward(self, x, weight, bias=None):
+        y = x @ weight
+        if bias is not None:
+            y += bias
+        return y
+
+    def backward(self, g):
+        x, weight = self.inputs[0], self.inputs[1]
+        needs = self.needs_input_grad
+        # fold any leading axes into one batch axis: (..., n) -> (batch, n)
+        x2 = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
+        g2 = g if g.ndim == 2 else g.reshape(-1, g.shape[-1])
+        gx = g @ weight.mT if needs[0] else None
+        gw = x2.mT @ g2 if needs[1] else None
+        if len(self.inputs) == 2:
+            return gx, gw
+        gb = _sum(g2, 0) if needs[2] else None
+        return gx, gw, gb
+
+
+def linear(x: Any, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """The affine map x·W + b (W has shape (in_features, out_features))."""
+    x = as_tensor(x, like=weight)
+    if x.ndim == 0 or x.shape[-1] != weight.shape[0]:
+        raise ValueError(
+            f"linear: input of shape {x.shape} does not fit a weight of shape "
+            f"{weight.shape}: the input's last axis must have {weight.shape[0]} features")
+    if bias is None:
+        return Linear()(x, weight)
+    return Linear()(x, weight, bias)
+
+
+# --------------------------------------------------------------------------- softmax family
+def _log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    """log softmax(x) = x - max - ln Σ exp(x - max): never overflows."""
+    shifted = x - x.max(axis=axis, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+class Softmax(Function):
+    rule = "dyᵢ/dxⱼ = yᵢ(δᵢⱼ - yⱼ), so dx = y·(g - Σ g·y)"
+
+    def __init__(self, axis: int) -> None:
+        self.axis = axis
+
+    def forward(self, x):
+        e = np.exp(x - x.max(axis=self.axis, keepdims=True))
+        return e / e.sum(axis=self.axis, keepdims=True)
+
+    def backward(self, g):
+        y = self.output
+        return y * (g - _sum(g * y, self.axis, keepdims=True))
+
+
+class LogSoftmax(Function):
+    rule = "d log softmax(x)ᵢ/dxⱼ = δᵢⱼ - softmax(x)ⱼ, so dx = g - softmax·Σg"
+
+    def __init__(self, axis: int) -> None:
+        self.axis = axis
+
+    def forward(self, x):
+        return _log_softmax(x, self.axis)
+
+    def backward(self, g):
+        return g - self.output.exp() * _sum(g, self.axis, keepdims=True)
+
+
+class LogSumExp(Function):
+    rule = "d ln Σ exp(x)/dxᵢ = softmax(x)ᵢ"
+
+    def __init__(self, axes: tuple[int, ...] | None, keepdims: bool) -> None:
+        self.axes, self.keepdims = axes, keepdims
+
+    def forward(self, x):
+        m = x.max(axis=self.axes, keepdims=True)
+        m = np.where(np.isfinite(m), m, 0)  # all -inf along an axis: avoid inf - inf
+        y = m + np.log(np.exp(x - m).sum(axis=self.axes, keepdims=True))
+        return y if self.keepdims else np.squeeze(y, axis=self.axes)
+
+    def backward(self, g):
+        (x,) = self.inputs
+        y = self.output
+        if not self.keepdims:
+            kept = tuple(1 if self.axes is None or i in self.axes else n
+                         for i, n in enumerate(x.shape))
+            g, y = g.reshape(kept), y.reshape(kept)
+        return g * (x - y).exp()
+
+
+def softmax(x: Any, axis: int = -1) -> Tensor:
+    """exp(x) / Σ exp(x) along ``axis``, computed without overflow."""
+    x = as_tensor(x)
+    return Softmax(normalize_axis(axis, x.shape, "softmax")[0])(x)
+
+
+def log_softmax(x: Any, axis: int = -1) -> Tensor:
+    """log(softmax(x)) along ``axis``, computed stably (not as log of softmax)."""
+    x = as_tensor(x)
+    return LogSoftmax(normalize_axis(axis, x.shape, "log_softmax")[0])(x)
+
+
+def logsumexp(x: Any, axis: int | tuple[int, ...] | None = None,
+              keepdims: bool = False) -> Tensor:
+    """ln Σ exp(x) over ``axis``, computed stably."""
+    x = as_tensor(x)
+    return LogSumExp(normalize_axis(axis, x.shape, "logsumexp"), keepdims)(x)
+
+
+# --------------------------------------------------------------------------- losses
+def _reduce(values: np.ndarray, reduction: str) -> np.ndarray:
+    if reduction == "mean":
+        return np.asarray(values.mean(), dtype=values.dtype)
+    if reduction == "sum":
+        return np.asarray(values.sum(), dtype=values.dtype)
+    return values
+
+
+class CrossEntropy(Function):
+    """Softmax followed by the negative log-likelihood of the target, fused.
+
+    Logits have the classes on the last axis; the target is either class indices (one
+    fewer axis) or a probability / one-hot array of the logits' shape.
+    """
+
+    rule = "d CE/dx = softmax(x) - t (per sample; divided by N for the mean)"
+
+    def __init__(self, target: np.ndarray, reduction: str) -> None:
+        self.target, self.reduction = target, reduction
+
+    def forward(self, x):
+        logp = _log_softmax(x, -1)
+        self.probs = np.exp(logp)
+        t = self.target
+        if t.dtype.kind in "iu":  # class indices
+            nll = -np.take_along_axis(logp, t[..., None], axis=-1)[..., 0]
+            self.soft = np.zeros_like(logp)
+            np.put_along_axis(self.soft, t[..., None], 1.0, axis=-1)
+            self.mass = 1.0
+        else:
+            nll = -(t * logp).sum(axis=-1)
+            self.soft = t
+            self.mass = t.sum(axis=-1, keepdims=True)  # 1 for probability targets
+        self.count = nll.size
+        return _reduce(nll, self.reduction)
+
+    def backward(self, g):
+        (x,) = self.inputs
+        # recorded softmax only when differentiating twice; otherwise reuse the forward's
+        p = x.softmax(-1) if is_grad_enabled() else Tensor._wrap(self.probs)
+        grad = p * self.mass - Tensor._wrap(self.soft)  # d(-Σ t log softmax)/dx
+        if self.reduction == "mean":
+            return grad * (g * (1.0 / self.count))
+        if self.reduction == "sum":
+            return grad * g
+        return grad * g.unsqueeze(-1)
+
+
+def _target_array(target: Any, dtype: np.dtype) -> np.ndarray:
+    t = target.data if isinstance(target, Tensor) else np.asarray(target)
+    if t.dtype.kind == "f":
+        return t.astype(dtype, copy=False)
+    return t
+
+
+def cross_entropy(logits: Any, target: Any, reduction: str = "mean") -> Tensor:
+    """Softmax-with-loss: mean (or sum, or per-sample) of -log softmax(logits)[target].
+
+    ``logits`` has shape (..., C) with classes on the last axis; ``target`` holds class
+    indices of shape (...) or probabilities / one-hot rows of shape (..., C).
+    """
+    _check_reduction(reduction)
+    logits = as_tensor(logits)
+    if logits.ndim == 0:
+        raise ValueError("cross_entropy: logits need a class axis, got a scalar")
+    t = _target_array(target, logits.dtype)
+    classes = logits.shape[-1]
+    if t.dtype.kind in "iu":
+        if t.shape != logits.shape[:-1]:
+            raise ValueError(
+                f"cross_entropy: class-index target of shape {t.shape} does not fit logits "
+                f"of shape {logits.shape}; expected target shape {logits.shape[:-1]} "
+                f"(or one-hot of shape {logits.shape})")
+        if t.size and (t.min() < 0 or t.max() >= classes):
+            bad = t.max() if t.max() >= classes else t.min()
+            raise ValueError(f"cross_entropy: target class {bad} is out of range for "
+                             f"{classes} classes (valid: 0..{classes - 1})")
+    elif t.dtype.kind == "f":
+        if t.shape != logits.shape:
+            raise ValueError(
+                f"cross_entropy: probability/one-hot target of shape {t.shape} must have "
+                f"the logits' shape {logits.shape} (or give class indices of shape "
+                f"{logits.shape[:-1]})")
+    else:
+        raise TypeError(f"cross_entropy: target must hold integer class indices or float "
+                        f"probabilities, got dtype {t.dtype}")
+    return CrossEntropy(t, reduction)(logits)
+
+
+def mse_loss(prediction: Any, target: Any, reduction: str = "mean") -> Tensor:
+    """Mean (or sum, or elementwise) squared error (prediction - target)².
+
+    The textbook's sum-of-squares error ½Σ(y - t)² is ``0.5 * mse_loss(y, t, 'sum')``.
+    """
+    _check_reduction(reduction)
+    prediction = as_tensor(prediction)
+    target = as_tensor(_target_array(target, prediction.dtype)
+                       if not isinstance(target, Tensor) else target)
+    if prediction.shape != target.shape:
+        raise ValueError(f"mse_loss: prediction of shape {prediction.shape} and target of "
+                         f"shape {target.shape} must have the same shape")
+    diff = prediction - target
+    squared = diff * diff
+    if reduction == "mean":
+        return squared.mean()
+    return squared.sum() if reduction == "sum" else squared
+
+
+class BCEWithLogits(Function):
+    rule = "d BCE/dx = σ(x) - t, d BCE/dt = -x"
+
+    def __init__(self, reduction: str) -> None:
+        self.reduction = reduction
+
+    def forward(self, x, t):
+        # -[t ln σ(x) + (1-t) ln(1-σ(x))] = max(x,0) - x·t + ln(1 + e^(-|x|)): stable
+        loss = np.maximum(x, 0) - x * t + np.log1p(np.exp(-np.abs(x)))
+        self.count = loss.size
+        return _reduce(loss, self.reduction)
+
+    def backward(self, g):
+        x, t = self.inputs
+        if self.reduction == "mean":
+            g = g * (1.0 / self.count)
+        gx = (sigmoid(x) - t) * g if self.needs_input_grad[0] else None
+        gt = -x * g if self.needs_input_grad[1] else None
+        return gx, gt
+
+
+def binary_cross_entropy_with_logits(logits: Any, target: Any,
+                                     reduction: str = "mean") -> Tensor:
+    """Binary cross-entropy of sigmoid(logits) against targets in [0, 1], fused stably."""
+    _check_reduction(reduction)
+    logits = as_tensor(logits)
+    target = target if isinstance(target, Tensor) else \
+        Tensor._wrap(_target_array(target, logits.dtype))
+    if logits.shape != target.shape:
+        raise ValueError(f"binary_cross_entropy_with_logits: logits of shape "
+                         f"{logits.shape} and target of shape {target.shape} must have "
+                         "the same shape")
+    return BCEWithLogits(reduction)(logits, target)
+
+
+def binary_cross_entropy(probabilities: Any, target: Any, reduction: str = "mean",
+                         eps: float = 1e-7) -> Tensor:
+    """Binary cross-entropy of probabilities (clipped to [eps, 1-eps] to avoid log 0)."""
+    _check_reduction(reduction)
+    p = as_tensor(probabilities).clip(eps, 1.0 - eps)
+    t = as_tensor(_target_array(target, p.dtype)) if not isinstance(target, Tensor) \
+        else target
+    loss = -(t * p.log() + (1.0 - t) * (1.0 - p).log())
+    if reduction == "mean":
+        return loss.mean()
+    return loss.sum() if reduction == "sum" else loss
+
+
+def dropout(x: Any, p: float = 0.5, training: bool = True,
+            rng: np.random.Generator | None = None) -> Tensor:
+    """Inverted dropout: zero each value with probability ``p`` and scale the rest by
+    1/(1-p), so nothing changes at evaluation time (``training=False``)."""
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"dropout probability must be in [0, 1), got {p}")
+    x = as_tensor(x)
+    if not training or p == 0.0:
+        return x
+    rng = rng if rng is not None else np.random.default_rng()
+    keep = rng.random(x.shape, dtype=np.float32 if x.dtype == np.float32 else np.float64)
+    mask = (keep >= p).astype(x.dtype) * (1.0 / (1.0 - p))
+    return x * Tensor._wrap(mask.astype(x.dtype, copy=False))
+
+
+# re-exported for completeness: the numerically stable sigmoid on plain arrays
+__all__ = ["linear", "softmax", "log_softmax", "logsumexp", "cross_entropy", "mse_loss",
+           "binary_cross_entropy_with_logits", "binary_cross_entropy", "dropout",
+           "stable_sigmoid"]

@@ -1,0 +1,472 @@
+"""The core of chainrule: ``Tensor``, ``Function`` and the backward pass.
+
+A ``Tensor`` wraps a NumPy array. Every operation applied to tensors that require
+gradients is a ``Function``: it computes its output from the inputs' arrays
+(``forward``) and remembers its inputs, so that ``backward`` can later turn the
+gradient of the output into gradients of the inputs (local derivative times upstream
+gradient). ``Tensor.backward`` visits the recorded graph in reverse topological order,
+adds up the gradients of a value used in several places, and sums away broadcasting.
+
+This module knows nothing of layers, optimisers or training; the operations
+themselves live in ``chainrule.ops``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import weakref
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "Tensor",
+    "Function",
+    "no_grad",
+    "enable_grad",
+    "set_grad_enabled",
+    "is_grad_enabled",
+    "as_tensor",
+    "grad",
+]
+
+
+# --------------------------------------------------------------------------- grad mode
+class _GradMode:
+    """Global switch: when off, operations record nothing (inference, optimiser steps)."""
+
+    enabled: bool = True
+
+
+def is_grad_enabled() -> bool:
+    """True while operations are being recorded for backpropagation."""
+    return _GradMode.enabled
+
+
+class set_grad_enabled(contextlib.ContextDecorator):
+    """Turn recording on or off inside a ``with`` block or a decorated function."""
+
+    def __init__(self, mode: bool) -> None:
+        self.mode = bool(mode)
+
+    def __enter__(self) -> None:
+        self.previous = _GradMode.enabled
+        _GradMode.enabled = self.mode
+
+    def __exit__(self, *exc: object) -> None:
+        _GradMode.enabled = self.previous
+
+
+class no_grad(set_grad_enabled):
+    """Record nothing: ``with chainrule.no_grad(): ...`` or ``@chainrule.no_grad()``."""
+
+    def __init__(self) -> None:
+        super().__init__(False)
+
+
+class enable_grad(set_grad_enabled):
+    """Record operations again, e.g. inside a ``no_grad`` block."""
+
+    def __init__(self) -> None:
+        super().__init__(True)
+
+
+# --------------------------------------------------------------------------- dtypes
+_FLOAT_KINDS = "f"
+
+
+def _to_array(data: Any, dtype: Any = None) -> np.ndarray:
+    """Convert user data to an ndarray: Python floats and lists of floats become float32
+    (as in PyTorch), Python ints int64, NumPy arrays keep their dtype."""
+    if isinstance(data, Tensor):
+        data = data.data
+    if isinstance(data, np.ndarray):
+        return data if dtype is None else data.astype(dtype, copy=False)
+    if isinstance(data, np.generic):
+        return np.asarray(data, dtype=dtype)
+    array = np.asarray(data, dtype=dtype)
+    if dtype is None and array.dtype == np.float64:
+        array = array.astype(np.float32)
+    elif dtype is None and array.dtype.kind == "i":
+        array = array.astype(np.int64, copy=False)
+    elif array.dtype == object:
+        raise TypeError(
+            f"cannot make a Tensor from {type(data).__name__} holding objects; "
+            "give numbers, (nested) lists of numbers or a NumPy array"
+        )
+    return array
+
+
+# --------------------------------------------------------------------------- Tensor
+class Tensor:
+    """An n-dimensional array that remembers how it was computed.
+
+    ``Tensor(data, requires_grad=False, dtype=None, name=None)`` accepts Python
+    numbers, (nested) lists and NumPy arrays. Python floats and lists of floats become
+    float32, Python ints int64; NumPy arrays keep their dtype unless ``dtype`` is given.
+    Only floating-point tensors can require gradients.
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "creator", "name", "_retains_grad",
+                 "__weakref__")
+    # NumPy defers to our reflected operators: ``ndarray * Tensor`` -> ``Tensor.__rmul__``.
+    __array_ufunc__ = None
+
+    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None,
+                 name: str | None = None) -> None:
+        self.data: np.ndarray = _to_array(data, dtype)
+        self.grad: Tensor | None = None
+        self.creator: Function | None = None
+        self.name = name
+        self._retains_grad = False
+        self.requires_grad = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    @classmethod
+    def _wrap(cls, array: np.ndarray, requires_grad: bool = False) -> Tensor:
+        """Fast constructor for results of operations: no conversion, no checks."""
+        t = object.__new__(Tensor)
+        t.data = array
+        t.grad = None
+        t.creator = None
+        t.name = None
+        t._retains_grad = False
+        t.requires_grad = requires_grad
+        return t
+
+    # ------------------------------------------------------------------ attributes
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def is_leaf(self) -> bool:
+        """A leaf was created by the user, not computed by an operation."""
+        return self.creator is None
+
+    @property
+    def grad_fn(self) -> Function | None:
+        """The operation that produced this tensor (None for leaves)."""
+        return self.creator
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Set ``requires_grad`` in place; only floating-point tensors may require grad."""
+        if requires_grad and self.data.dtype.kind not in _FLOAT_KINDS:
+            raise TypeError(
+                f"only floating-point tensors can require gradients, but this tensor has "
+                f"dtype {self.data.dtype}; create it with dtype='float32' or 'float64'"
+            )
+        if not requires_grad and self.creator is not None:
+            raise ValueError("requires_grad can only be switched off on leaf tensors; "
+                             "use .detach() to cut a computed tensor from its graph")
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    def item(self) -> float | int | bool:
+        """The single value of a one-element tensor as a Python number."""
+        if self.data.size != 1:
+            raise ValueError(f"item() needs a tensor with one element, this one has shape "
+                             f"{self.shape} ({self.size} elements)")
+        return self.data.item()
+
+    def numpy(self) -> np.ndarray:
+        """The underlying NumPy array (shared, not copied)."""
+        return self.data
+
+    def tolist(self) -> Any:
+        return self.data.tolist()
+
+    def detach(self) -> Tensor:
+        """A tensor sharing the same data, cut from the graph (requires no grad)."""
+        return Tensor._wrap(self.data)
+
+    def retain_grad(self) -> None:
+        """Keep ``.grad`` on this intermediate tensor after ``backward`` (leaves always do)."""
+        if not self.requires_grad:
+            raise ValueError("retain_grad() on a tensor that does not require grad")
+        self._retains_grad = True
+
+    def zero_grad(self) -> None:
+        """Forget the accumulated gradient (same as ``t.grad = None``)."""
+        self.grad = None
+
+    def astype(self, dtype: Any) -> Tensor:
+        """This tensor converted to ``dtype`` (differentiable between float types)."""
+        from chainrule import ops
+        return ops.astype(self, dtype)
+
+    def float(self) -> Tensor:
+        return self.astype(np.float32)
+
+    def double(self) -> Tensor:
+        return self.astype(np.float64)
+
+    # ------------------------------------------------------------------ display
+    def __repr__(self) -> str:
+        body = np.array2string(self.data, separator=", ", prefix="Tensor(", precision=4)
+        extras = []
+        if self.data.dtype not in (np.float32, np.int64, np.bool_):
+            extras.append(f"dtype={self.data.dtype}")
+        if self.creator is not None:
+            extras.append(f"grad_fn=<{type(self.creator).__name__}>")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        if self.name:
+            extras.append(f"name={self.name!r}")
+        return "Tensor(" + ", ".join([body, *extras]) + ")"
+
+    def __len__(self) -> int:
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return len(self.data)
+
+    def __bool__(self) -> bool:
+        return bool(self.data)
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    __hash__ = object.__hash__
+
+    # ------------------------------------------------------------------ backward
+    def backward(self, grad: Any = None, retain_graph: bool = False,
+                 create_graph: bool = False) -> None:
+        """Backpropagate from this tensor: fill ``.grad`` of every leaf it depends on.
+
+        ``grad`` is the gradient of the final result with respect to this tensor; it may
+        be left out only when this tensor holds a single value (a loss). Gradients
+        accumulate in ``.grad`` across calls. The graph is freed afterwards unless
+        ``retain_graph``; ``create_graph`` records the backward pass itself so that
+        gradients can be differentiated again.
+        """
+        run_backward(self, grad, retain_graph=retain_graph, create_graph=create_graph)
+
+    # Operators and methods delegate to chainrule.ops (attached at the end of ops/).
+
+
+def as_tensor(value: Any, like: Tensor | None = None) -> Tensor:
+    """``value`` as a Tensor. Python numbers take the dtype of ``like`` so that a constant
+    never promotes a float32 network to float64."""
+    if isinstance(value, Tensor):
+        return value
+    if like is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
+        kind = like.data.dtype.kind
+        if kind == "f" or (kind in "iu" and isinstance(value, int)):
+            return Tensor._wrap(np.array(value, dtype=like.data.dtype))
+    return Tensor(value)
+
+
+# --------------------------------------------------------------------------- Function
+class Function:
+    """One operation of the graph: ``forward`` on arrays, ``backward`` on tensors.
+
+    Subclasses implement
+
+    * ``forward(self, *arrays) -> ndarray``: the value, computed with NumPy; anything
+      the backward needs (a mask, an index) may be stored on ``self``;
+    * ``backward(self, grad_output) -> Tensor | tuple[Tensor | None, ...]``: one
+      gradient per input, written with chainrule operations so that it can itself be
+      recorded (higher-order derivatives). ``self.inputs`` holds the input tensors,
+      ``self.output`` the output tensor, ``self.needs_input_grad`` says which inputs
+      need a gradient (return None for the others to save work).
+
+    A gradient may have the broadcast shape of the output; the engine sums it down to
+    the input's shape.
+    """
+
+    inputs: tuple[Tensor, ...] | None
+    needs_input_grad: tuple[bool, ...]
+
+    def __call__(self, *inputs: Tensor) -> Tensor:
+        value = self.forward(*[x.data for x in inputs])
+        if not _GradMode.enabled:
+            return Tensor._wrap(value)
+        needs = tuple([x.requires_grad for x in inputs])
+        if True not in needs:
+            return Tensor._wrap(value)
+        out = Tensor._wrap(value, requires_grad=True)
+        out.creator = self
+        self.inputs = inputs
+        self.needs_input_grad = needs
+        # A weak reference: the output owns its creator, never the other way round, so
+        # the graph has no reference cycles and is freed as soon as it is unused.
+        self._output = weakref.ref(out)
+        return out
+
+    @property
+    def output(self) -> Tensor:
+        out = self._output()
+        if out is None:  # only possible when the caller dropped the output tensor
+            raise RuntimeError(f"the output of {type(self).__name__} no longer exists")
+        return out
+
+    def forward(self, *arrays: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def backward(self, grad_output: Tensor) -> Tensor | tuple[Tensor | None, ...] | None:
+        raise NotImplementedError
+
+    # A short statement of the local derivative, shown by chainrule.explain().
+    rule: str = ""
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__.lower()
+
+
+# --------------------------------------------------------------------------- backward pass
+def _topological_order(root: Tensor) -> list[Tensor]:
+    """Every tensor ``root`` depends on that requires grad, inputs before outputs.
+
+    Iterative depth-first search (no recursion), so a chain of 100,000 operations works.
+    """
+    order: list[Tensor] = []
+    visited: set[int] = set()
+    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    while stack:
+        node, inputs_done = stack.pop()
+        if inputs_done:  # everything this node depends on is already in the order
+            order.append(node)
+            continue
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        stack.append((node, True))
+        fn = node.creator
+        if fn is None:
+            continue
+        if fn.inputs is None:
+            raise RuntimeError(
+                "trying to backward through the graph a second time, but its intermediate "
+                "values were freed by the first backward(); call the first "
+                "backward(retain_graph=True) if you need to backpropagate twice"
+            )
+        for x in fn.inputs:
+            if x.requires_grad and id(x) not in visited:
+                stack.append((x, False))
+    return order
+
+
+def run_backward(root: Tensor, grad: Any = None, retain_graph: bool = False,
+                 create_graph: bool = False, tracer: Any = None,
+                 capture: Sequence[Tensor] | None = None) -> list[Tensor | None] | None:
+    """The backward pass behind ``Tensor.backward`` (see there).
+
+    With ``capture``, the gradients of those tensors are returned instead of being
+    accumulated into any ``.grad`` (this is ``chainrule.grad``). ``tracer``, when given,
+    is told about every step (used by ``chainrule.explain``):
+    ``tracer.node(tensor, grad, fn, input_grads)`` after each node is processed and
+    ``tracer.summed(input, from_shape, to_shape)`` where broadcasting is summed away.
+    """
+    from chainrule.ops import sum_to  # the one shape operation the engine itself needs
+
+    if not root.requires_grad:
+        raise ValueError(
+            "backward() called on a tensor that does not require grad: none of the "
+            "tensors it was computed from has requires_grad=True (or it was computed "
+            "under no_grad())"
+        )
+    if grad is None:
+        if root.data.size != 1:
+            raise ValueError(
+                f"backward() without a gradient needs a single-value output (a loss), but "
+                f"this tensor has shape {root.shape}; pass grad= of that shape, or reduce "
+                "it first with .sum() or .mean()"
+            )
+        grad_t = Tensor._wrap(np.ones_like(root.data))
+    else:
+        grad_t = grad if isinstance(grad, Tensor) else Tensor(np.asarray(grad,
+                                                                         dtype=root.dtype))
+        if grad_t.shape != root.shape:
+            raise ValueError(f"backward(grad=...) needs a gradient of the output's shape "
+                             f"{root.shape}, got {grad_t.shape}")
+
+    order = _topological_order(root)
+    grads: dict[int, Tensor] = {id(root): grad_t}
+    captured: dict[int, Tensor] = {}
+    capture_ids = None if capture is None else {id(t) for t in capture}
+    handed_out: set[int] = set()  # arrays already given to a leaf's .grad in this pass
+    with set_grad_enabled(create_graph):
+        for node in reversed(order):
+            g = grads.pop(id(node), None)
+            if g is None:  # the node does not lead to root through differentiable paths
+                continue
+            fn = node.creator
+            if capture_ids is not None:
+                if id(node) in capture_ids:
+                    captured[id(node)] = g
+            elif fn is None or node._retains_grad:
+                # leaves (and retained intermediates) accumulate, as in PyTorch
+                if node.grad is not None:
+                    node.grad = node.grad + g
+                else:
+                    if not create_graph and (not g.data.flags.owndata
+                                             or id(g.data) in handed_out):
+                        # never let two .grad share memory (or alias a read-only
+                        # broadcast view): in-place updates like clipping must stay local
+                        g = Tensor._wrap(g.data.copy())
+                    handed_out.add(id(g.data))
+                    node.grad = g
+            if fn is None:
+                if tracer is not None:
+                    tracer.node(node, g, None, ())
+                continue
+            input_grads = fn.backward(g)
+            if not isinstance(input_grads, tuple):
+                input_grads = (input_grads,)
+            for x, gx, need in zip(fn.inputs, input_grads, fn.needs_input_grad):
+                if not need or gx is None:
+                    continue
+                if gx.shape != x.shape:  # undo broadcasting: sum over expanded axes
+                    if tracer is not None:
+                        tracer.summed(x, gx.shape, x.shape)
+                    gx = sum_to(gx, x.shape)
+                previous = grads.get(id(x))
+                # a value used in several places receives the sum of their gradients
+                grads[id(x)] = gx if previous is None else previous + gx
+            if tracer is not None:
+                tracer.node(node, g, fn, input_grads)
+            if not retain_graph:
+                fn.inputs = None  # free the saved inputs; a second backward then says so
+    if capture is None:
+        return None
+    return [captured.get(id(t)) for t in capture]
+
+
+def grad(outputs: Tensor, inputs: Sequence[Tensor] | Tensor, grad_outputs: Any = None,
+         retain_graph: bool | None = None, create_graph: bool = False,
+         allow_unused: bool = False) -> list[Tensor | None]:
+    """Gradients of ``outputs`` with respect to ``inputs``, returned instead of being
+    accumulated into ``.grad`` (like ``torch.autograd.grad``).
+
+    With ``create_graph=True`` the returned gradients are themselves differentiable:
+    ``g, = grad(f, [x], create_graph=True); g.backward()`` gives the second derivative.
+    """
+    if isinstance(inputs, Tensor):
+        inputs = [inputs]
+    results = run_backward(outputs, grad_outputs,
+                           retain_graph=create_graph if retain_graph is None else retain_graph,
+                           create_graph=create_graph, capture=inputs)
+    assert results is not None
+    if not allow_unused and any(r is None for r in results):
+        missing = [i for i, r in enumerate(results) if r is None]
+        raise ValueError(f"inputs {missing} were not used to compute the outputs "
+                         "(pass allow_unused=True to get None for them)")
+    return results
