@@ -295,7 +295,13 @@ class Function:
     needs_input_grad: tuple[bool, ...]
 
     def __call__(self, *inputs: Tensor) -> Tensor:
-        value = self.forward(*[x.data for x in inputs])
+        try:
+            value = self.forward(*[x.data for x in inputs])
+        except ValueError as error:  # NumPy's message, made specific by the operation
+            better = self.explain_error(inputs, error)
+            if better is None:
+                raise
+            raise better from None
         if not _GradMode.enabled:
             return Tensor._wrap(value)
         needs = tuple([x.requires_grad for x in inputs])
@@ -319,6 +325,10 @@ class Function:
 
     def forward(self, *arrays: np.ndarray) -> np.ndarray:
         raise NotImplementedError
+
+    def explain_error(self, inputs: Sequence[Tensor], error: ValueError) -> Exception | None:
+        """A clearer error for a ValueError raised by ``forward`` (None keeps NumPy's)."""
+        return None
 
     def backward(self, grad_output: Tensor) -> Tensor | tuple[Tensor | None, ...] | None:
         raise NotImplementedError

@@ -18,13 +18,11 @@ from chainrule.tensor import Function, Tensor, as_tensor
 class BinaryElementwise(Function):
     """Base for elementwise operations of two broadcast inputs: explains shape errors."""
 
-    def __call__(self, a: Tensor, b: Tensor) -> Tensor:  # type: ignore[override]
-        try:
-            return super().__call__(a, b)
-        except ValueError as error:
-            if a.shape != b.shape and "broadcast" in str(error):
-                raise broadcast_error(self.name, a.shape, b.shape) from None
-            raise
+    def explain_error(self, inputs, error):
+        a, b = inputs
+        if a.shape != b.shape and "broadcast" in str(error):
+            return broadcast_error(self.name, a.shape, b.shape)
+        return None
 
 
 class Add(BinaryElementwise):
@@ -120,23 +118,20 @@ class MatMul(Function):
 
     rule = "d(a@b)/da = g @ bᵀ, d(a@b)/db = aᵀ @ g"
 
-    def __call__(self, a: Tensor, b: Tensor) -> Tensor:  # type: ignore[override]
-        try:
-            return super().__call__(a, b)
-        except ValueError:
-            if a.ndim == 0 or b.ndim == 0:
-                raise ValueError(f"matmul: both operands need at least one dimension, "
-                                 f"got shapes {a.shape} and {b.shape}; use * for "
-                                 "scalars") from None
-            k_a, k_b = a.shape[-1], b.shape[0] if b.ndim == 1 else b.shape[-2]
-            if k_a != k_b:
-                raise ValueError(
-                    f"matmul: shapes {a.shape} @ {b.shape} do not fit: the last axis of "
-                    f"the left operand ({k_a}) must equal the "
-                    f"{'only' if b.ndim == 1 else 'second-to-last'} axis of the right "
-                    f"operand ({k_b})") from None
-            raise ValueError(f"matmul: the batch dimensions of {a.shape} and {b.shape} "
-                             "cannot be broadcast together") from None
+    def explain_error(self, inputs, error):
+        a, b = inputs
+        if a.ndim == 0 or b.ndim == 0:
+            return ValueError(f"matmul: both operands need at least one dimension, got "
+                              f"shapes {a.shape} and {b.shape}; use * for scalars")
+        k_a, k_b = a.shape[-1], b.shape[0] if b.ndim == 1 else b.shape[-2]
+        if k_a != k_b:
+            return ValueError(
+                f"matmul: shapes {a.shape} @ {b.shape} do not fit: the last axis of the "
+                f"left operand ({k_a}) must equal the "
+                f"{'only' if b.ndim == 1 else 'second-to-last'} axis of the right "
+                f"operand ({k_b})")
+        return ValueError(f"matmul: the batch dimensions of {a.shape} and {b.shape} "
+                          "cannot be broadcast together")
 
     def forward(self, a, b):
         return a @ b
@@ -179,28 +174,32 @@ class AsType(Function):
 
 
 # --------------------------------------------------------------------------- functions
+def _operands(a: Any, b: Any) -> tuple[Tensor, Tensor]:
+    """Both operands as tensors; a Python number takes the other operand's dtype."""
+    if isinstance(a, Tensor):
+        return a, (b if isinstance(b, Tensor) else as_tensor(b, like=a))
+    b = as_tensor(b)
+    return as_tensor(a, like=b), b
+
+
 def add(a: Any, b: Any) -> Tensor:
     """a + b (broadcasting)."""
-    a = as_tensor(a, like=b if isinstance(b, Tensor) else None)
-    return Add()(a, as_tensor(b, like=a))
+    return Add()(*_operands(a, b))
 
 
 def sub(a: Any, b: Any) -> Tensor:
     """a - b (broadcasting)."""
-    a = as_tensor(a, like=b if isinstance(b, Tensor) else None)
-    return Sub()(a, as_tensor(b, like=a))
+    return Sub()(*_operands(a, b))
 
 
 def mul(a: Any, b: Any) -> Tensor:
     """a * b elementwise (broadcasting)."""
-    a = as_tensor(a, like=b if isinstance(b, Tensor) else None)
-    return Mul()(a, as_tensor(b, like=a))
+    return Mul()(*_operands(a, b))
 
 
 def div(a: Any, b: Any) -> Tensor:
     """a / b elementwise (broadcasting)."""
-    a = as_tensor(a, like=b if isinstance(b, Tensor) else None)
-    return Div()(a, as_tensor(b, like=a))
+    return Div()(*_operands(a, b))
 
 
 def neg(x: Tensor) -> Tensor:
@@ -212,14 +211,12 @@ def pow(a: Any, b: Any) -> Tensor:  # noqa: A001 - mirrors the operator's name
     """a ** b; a constant Python-number exponent uses the cheaper ``PowScalar``."""
     if isinstance(b, (int, float)) and not isinstance(b, bool) and isinstance(a, Tensor):
         return PowScalar(b)(a)
-    a = as_tensor(a, like=b if isinstance(b, Tensor) else None)
-    return Pow()(a, as_tensor(b, like=a))
+    return Pow()(*_operands(a, b))
 
 
 def matmul(a: Any, b: Any) -> Tensor:
     """Matrix product a @ b with NumPy's semantics (2-D, batched and 1-D cases)."""
-    a = as_tensor(a, like=b if isinstance(b, Tensor) else None)
-    return MatMul()(a, as_tensor(b, like=a))
+    return MatMul()(*_operands(a, b))
 
 
 def astype(x: Tensor, dtype: Any) -> Tensor:

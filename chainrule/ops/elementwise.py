@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.ops.arithmetic import BinaryElementwise
+from chainrule.ops.arithmetic import BinaryElementwise, _operands
 from chainrule.tensor import Function, Tensor, as_tensor
 
 
@@ -275,14 +275,12 @@ def clip(x: Tensor, min: float | None = None, max: float | None = None) -> Tenso
 
 def maximum(a: Any, b: Any) -> Tensor:
     """Elementwise maximum (ties share the gradient equally)."""
-    a = as_tensor(a, like=b if isinstance(b, Tensor) else None)
-    return Maximum()(a, as_tensor(b, like=a))
+    return Maximum()(*_operands(a, b))
 
 
 def minimum(a: Any, b: Any) -> Tensor:
     """Elementwise minimum (ties share the gradient equally)."""
-    a = as_tensor(a, like=b if isinstance(b, Tensor) else None)
-    return Minimum()(a, as_tensor(b, like=a))
+    return Minimum()(*_operands(a, b))
 
 
 def where(condition: Any, a: Any, b: Any) -> Tensor:
