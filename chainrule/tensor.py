@@ -246,17 +246,25 @@ class Tensor:
     __hash__ = object.__hash__
 
     # ------------------------------------------------------------------ backward
-    def backward(self, grad: Any = None, retain_graph: bool = False,
-                 create_graph: bool = False) -> None:
+    def backward(self, grad: Any = None, retain_graph: bool | None = None,
+                 create_graph: bool = False, trace: bool = False) -> Any:
         """Backpropagate from this tensor: fill ``.grad`` of every leaf it depends on.
 
         ``grad`` is the gradient of the final result with respect to this tensor; it may
         be left out only when this tensor holds a single value (a loss). Gradients
         accumulate in ``.grad`` across calls. The graph is freed afterwards unless
-        ``retain_graph``; ``create_graph`` records the backward pass itself so that
-        gradients can be differentiated again.
+        ``retain_graph`` (which defaults to ``create_graph``, as in PyTorch: the recorded
+        gradients refer to the forward graph); ``create_graph`` records the backward pass
+        itself so that gradients can be differentiated again. ``trace=True`` also records
+        every step and returns it (a ``chainrule.explain.Trace``: print it); otherwise returns None.
         """
+        if retain_graph is None:
+            retain_graph = create_graph
+        if trace:  # the same pass, with chainrule.explain's tracer attached
+            from chainrule.explain import explain
+            return explain(self, grad, retain_graph=retain_graph, create_graph=create_graph)
         run_backward(self, grad, retain_graph=retain_graph, create_graph=create_graph)
+        return None
 
     # Operators and methods delegate to chainrule.ops (attached at the end of ops/).
 
@@ -302,6 +310,8 @@ class Function:
             if better is None:
                 raise
             raise better from None
+        if not isinstance(value, np.ndarray):  # NumPy returns scalars for 0-d results
+            value = np.asarray(value)
         if not _GradMode.enabled:
             return Tensor._wrap(value)
         needs = tuple([x.requires_grad for x in inputs])
@@ -412,7 +422,8 @@ def run_backward(root: Tensor, grad: Any = None, retain_graph: bool = False,
     grads: dict[int, Tensor] = {id(root): grad_t}
     captured: dict[int, Tensor] = {}
     capture_ids = None if capture is None else {id(t) for t in capture}
-    handed_out: set[int] = set()  # arrays already given to a leaf's .grad in this pass
+    # arrays already given to a leaf's .grad in this pass, or owned by the caller (grad=)
+    handed_out: set[int] = set() if grad is None else {id(grad_t.data)}
     with set_grad_enabled(create_graph):
         for node in reversed(order):
             g = grads.pop(id(node), None)

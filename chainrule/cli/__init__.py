@@ -12,6 +12,12 @@ import click
 
 # subcommand modules, each defining a click command named ``command``
 _COMMANDS = [
+    "train",
+    "explain",
+    "graph",
+    "gradcheck",
+    "eval",
+    "experiment",
 ]
 
 

@@ -12,7 +12,8 @@ def normalize_axis(axis: int | Sequence[int] | None, shape: tuple[int, ...],
     """``axis`` as a sorted tuple of non-negative ints, or None for "all axes"."""
     if axis is None:
         return None
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    # anything but a sequence is one axis (a non-int one is reported below)
+    axes = tuple(axis) if isinstance(axis, (Sequence, np.ndarray)) else (axis,)
     ndim = len(shape)
     result = []
     for a in axes:

@@ -95,6 +95,8 @@ class PowScalar(Function):
     def backward(self, g):
         (x,) = self.inputs
         c = self.exponent
+        if c == 0:  # x⁰ = 1 is constant; 0·x⁻¹ would give 0·∞ = nan at x = 0
+            return g * 0.0
         return g * (x ** (c - 1) * c)
 
 
@@ -109,7 +111,10 @@ class Pow(BinaryElementwise):
     def backward(self, g):
         a, b = self.inputs
         ga = g * b * a ** (b - 1) if self.needs_input_grad[0] else None
-        gb = g * self.output * log(a) if self.needs_input_grad[1] else None
+        gb = None
+        if self.needs_input_grad[1]:
+            # where a = 0, a^b (b ≥ 0) is flat in b: use ln 1 = 0 there, not 0·ln 0 = nan
+            gb = g * self.output * log(where(a.data == 0, 1.0, a))
         return ga, gb
 
 
@@ -141,10 +146,11 @@ class MatMul(Function):
         # 1-D operands act as a row (left) or a column (right): promote, then undo.
         a2 = a.reshape(1, -1) if a.ndim == 1 else a
         b2 = b.reshape(-1, 1) if b.ndim == 1 else b
-        if a.ndim == 1:
-            g = g.unsqueeze(-2)
+        # restore the column axis first: for 1-D @ 1-D, g is 0-d and needs both axes
         if b.ndim == 1:
             g = g.unsqueeze(-1)
+        if a.ndim == 1:
+            g = g.unsqueeze(-2)
         ga = gb = None
         if self.needs_input_grad[0]:
             ga = g @ b2.mT
@@ -227,5 +233,5 @@ def astype(x: Tensor, dtype: Any) -> Tensor:
 
 
 # imported last: these modules use the functions above in their backward rules
-from chainrule.ops.elementwise import log  # noqa: E402
+from chainrule.ops.elementwise import log, where  # noqa: E402
 from chainrule.ops.reduction import sum_to  # noqa: E402

@@ -173,7 +173,8 @@ class Maximum(BinaryElementwise):
         a, b = self.inputs
         dtype = g.dtype
         # ties share the gradient equally, as in PyTorch
-        share_a = _constant((a.data > b.data).astype(dtype) + 0.5 * (a.data == b.data))
+        # 0.5 * bool array would be float64: cast the sum, or float32 grads get promoted
+        share_a = _constant(((a.data > b.data) + 0.5 * (a.data == b.data)).astype(dtype))
         ga = g * share_a if self.needs_input_grad[0] else None
         gb = g * (1.0 - share_a) if self.needs_input_grad[1] else None
         return ga, gb
@@ -188,7 +189,8 @@ class Minimum(BinaryElementwise):
     def backward(self, g):
         a, b = self.inputs
         dtype = g.dtype
-        share_a = _constant((a.data < b.data).astype(dtype) + 0.5 * (a.data == b.data))
+        # 0.5 * bool array would be float64: cast the sum, or float32 grads get promoted
+        share_a = _constant(((a.data < b.data) + 0.5 * (a.data == b.data)).astype(dtype))
         ga = g * share_a if self.needs_input_grad[0] else None
         gb = g * (1.0 - share_a) if self.needs_input_grad[1] else None
         return ga, gb

@@ -43,7 +43,7 @@ class Sum(Function):
 class SumTo(Function):
     """Sum a broadcast array down to ``shape`` (the inverse of broadcasting)."""
 
-    rule = "sums the gradient over the broadcast axes"
+    rule = "d sum_to(x)/dx = 1: the gradient is copied back along the summed axes"
 
     def __init__(self, shape: tuple[int, ...]) -> None:
         self.shape = shape
@@ -77,10 +77,14 @@ class BroadcastTo(Function):
 class Extremum(Function):
     """max or min over axes. Ties share the gradient equally (like ``torch.amax``)."""
 
-    rule = "d max(x)/dxᵢ = 1/k for the k elements equal to the maximum, else 0"
+    rule = "d max(x)/dxᵢ = 1/k for the k elements equal to the maximum, else 0 (min alike)"
 
     def __init__(self, reduce: np.ufunc, axes: tuple[int, ...] | None, keepdims: bool):
         self.reduce, self.axes, self.keepdims = reduce, axes, keepdims
+
+    @property
+    def name(self) -> str:
+        return self.reduce.__name__  # "max" or "min"
 
     def forward(self, x):
         y = self.reduce(x, axis=self.axes, keepdims=True)

@@ -118,9 +118,11 @@ def transpose(x: Tensor, axes: Sequence[int] | None = None) -> Tensor:
     x = as_tensor(x)
     if axes is None:
         axes = tuple(range(x.ndim))[::-1]
-    axes = tuple(int(a) % x.ndim if x.ndim else 0 for a in axes)
-    if sorted(axes) != list(range(x.ndim)):
-        raise ValueError(f"transpose: axes {axes} are not a permutation of the "
+    given = tuple(axes)
+    axes = tuple(int(a) % x.ndim if x.ndim else 0 for a in given)
+    # check the range before wrapping: axis 5 of a 3-d tensor must not pass as axis 2
+    if sorted(axes) != list(range(x.ndim)) or not all(-x.ndim <= a < x.ndim for a in given):
+        raise ValueError(f"transpose: axes {given} are not a permutation of the "
                          f"{x.ndim} axes of a tensor of shape {x.shape}")
     return Transpose(axes)(x)
 

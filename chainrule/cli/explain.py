@@ -1,0 +1,181 @@
+"""``chainrule explain``: backpropagation step by step, for the shopping example or for
+a scalar expression of your own.
+
+Expressions are parsed with ``ast`` and only numbers, names, ``+ - * / **``, unary
+minus, parentheses and a few functions are accepted: nothing is ever ``eval``-ed.
+``chainrule graph`` (``cli/graph.py``) takes the same ``--expr``/``--values``.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable
+from typing import Any
+
+import click
+import numpy as np
+
+import chainrule.functional as F
+from chainrule.explain import explain, reset_labels, shopping_example
+from chainrule.tensor import Tensor
+
+# The functions an expression may call, each with one argument.
+FUNCTIONS: dict[str, Callable[[Tensor], Tensor]] = {
+    "exp": F.exp, "log": F.log, "sqrt": F.sqrt, "tanh": F.tanh, "sigmoid": F.sigmoid,
+    "relu": F.relu, "sin": F.sin, "cos": F.cos, "abs": F.abs,
+}
+_BINARY: dict[type, Callable[[Any, Any], Tensor]] = {
+    ast.Add: F.add, ast.Sub: F.sub, ast.Mult: F.mul, ast.Div: F.div, ast.Pow: F.pow,
+}
+_ALLOWED = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Constant, ast.Name, ast.Call,
+            ast.Load, ast.USub, ast.UAdd, *_BINARY)
+_GRAMMAR = ("numbers, names, + - * / **, unary minus, parentheses and the functions "
+            + ", ".join(FUNCTIONS))
+MAX_LENGTH = 1000
+
+
+def parse_values(text: str | None) -> dict[str, float]:
+    """``"a=100,b=2"`` -> ``{"a": 100.0, "b": 2.0}``."""
+    values: dict[str, float] = {}
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        name, sep, number = (s.strip() for s in part.partition("="))
+        if not sep or not name.isidentifier():
+            raise click.BadParameter(f"{part.strip()!r} is not NAME=NUMBER (write e.g. "
+                                     "a=100,b=2)", param_hint="--values")
+        if name in values:
+            raise click.BadParameter(f"{name} is given twice", param_hint="--values")
+        try:
+            values[name] = float(number)
+        except ValueError:
+            raise click.BadParameter(f"{number!r} (the value of {name}) is not a number",
+                                     param_hint="--values") from None
+    return values
+
+
+def _check(tree: ast.Expression, text: str) -> set[str]:
+    """Reject anything but the small expression grammar; return the variable names."""
+    names: set[str] = set()
+    functions: set[int] = set()  # the Name nodes that are called, not variables
+    for node in ast.walk(tree):
+        if not isinstance(node, _ALLOWED):
+            piece = ast.get_source_segment(text, node) or type(node).__name__
+            raise click.UsageError(f"--expr: {piece!r} is not allowed; use only {_GRAMMAR}")
+        if isinstance(node, ast.Constant) and type(node.value) not in (int, float):
+            raise click.UsageError(f"--expr: {node.value!r} is not a number; use only "
+                                   f"{_GRAMMAR}")
+        if isinstance(node, ast.Call):
+            name = node.func.id if isinstance(node.func, ast.Name) else None
+            if name not in FUNCTIONS or node.keywords or len(node.args) != 1:
+                piece = ast.get_source_segment(text, node)
+                raise click.UsageError(f"--expr: {piece!r} is not allowed; the functions "
+                                       f"are {', '.join(FUNCTIONS)}, each with one argument")
+            functions.add(id(node.func))
+        if isinstance(node, ast.Name) and id(node) not in functions:
+            names.add(node.id)
+    return names
+
+
+def _evaluate(node: ast.AST, variables: dict[str, Tensor]) -> Tensor:
+    """The value of a checked expression, built from chainrule operations (so that it
+    is recorded as a graph); numbers become float64 constants."""
+    if isinstance(node, ast.Constant):
+        return Tensor(float(node.value), dtype=np.float64)
+    if isinstance(node, ast.Name):
+        return variables[node.id]
+    if isinstance(node, ast.UnaryOp):
+        operand = _evaluate(node.operand, variables)
+        return -operand if isinstance(node.op, ast.USub) else operand
+    if isinstance(node, ast.Call):
+        return FUNCTIONS[node.func.id](_evaluate(node.args[0], variables))  # type: ignore
+    assert isinstance(node, ast.BinOp)
+    left = _evaluate(node.left, variables)
+    if isinstance(node.op, ast.Pow) and isinstance(node.right, ast.Constant):
+        return F.pow(left, float(node.right.value))  # x ** 2: the constant-exponent rule
+    return _BINARY[type(node.op)](left, _evaluate(node.right, variables))
+
+
+def build_expression(text: str, values: dict[str, float]) -> Tensor:
+    """The scalar expression ``text`` (e.g. ``"(a*b + c*d)*t"``) computed from
+    ``values``, each variable a named float64 leaf that requires grad. Problems are
+    reported as click usage errors (exit status 2)."""
+    if len(text) > MAX_LENGTH:
+        raise click.UsageError(f"--expr is {len(text)} characters long; at most "
+                               f"{MAX_LENGTH} are accepted")
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+        names = _check(tree, text.strip())
+    except SyntaxError as error:
+        raise click.UsageError(f"--expr {text!r} is not a valid expression "
+                               f"({error.msg}); use only {_GRAMMAR}") from None
+    except (RecursionError, MemoryError):
+        raise click.UsageError("--expr is nested too deeply") from None
+    if not names:
+        raise click.UsageError("--expr has no variables to differentiate: use names such "
+                               "as a and b and give their --values")
+    missing = sorted(names - set(values))
+    if missing:
+        raise click.BadParameter(f"no value for {', '.join(missing)}: add "
+                                 + ",".join(f"{n}=NUMBER" for n in missing),
+                                 param_hint="--values")
+    unused = sorted(set(values) - names)
+    if unused:
+        raise click.BadParameter(f"{', '.join(unused)} not used in --expr {text!r}",
+                                 param_hint="--values")
+    variables = {name: Tensor(values[name], requires_grad=True, dtype=np.float64, name=name)
+                 for name in sorted(names)}
+    with np.errstate(all="ignore"):  # log(-1) is nan, 1/0 is inf: shown, not warned about
+        result = _evaluate(tree.body, variables)
+    if result.creator is not None:
+        result.name = "result" if "f" in names else "f"
+    return result
+
+
+def expression_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--expr`` and ``--values``, shared by ``chainrule explain`` and ``chainrule graph``."""
+    command = click.option(
+        "--values", "values_text", metavar="NAME=NUMBER,...",
+        help="Values of the variables in --expr, e.g. a=100,b=2,t=1.1.")(command)
+    return click.option(
+        "--expr", metavar="EXPRESSION",
+        help=f"A scalar expression of your own instead of the shopping example; it may "
+             f"use {_GRAMMAR}.")(command)
+
+
+def expression_or_example(expr: str | None, values_text: str | None) -> Tensor:
+    """The output to explain or draw: ``--expr`` with ``--values``, else the shopping
+    example."""
+    reset_labels()  # automatic names restart at 1 for each command
+    if expr is None:
+        if values_text:
+            raise click.UsageError("--values needs an --expr to give values to")
+        return shopping_example()
+    return build_expression(expr, parse_values(values_text))
+
+
+@click.command("explain")
+@expression_options
+@click.option("--markdown", is_flag=True, help="Print Markdown tables instead of text.")
+def command(expr: str | None, values_text: str | None, markdown: bool) -> None:
+    """Show backpropagation step by step: the forward values, then every node of the
+    backward pass with the gradient it receives, its local derivative and what it
+    sends to its inputs.
+
+    Without options: the shopping example (2 apples at 100, 3 oranges at 150, 10 % tax).
+
+    \b
+    Examples:
+      chainrule explain
+      chainrule explain --markdown > backprop.md
+      chainrule explain --expr "(a*b + c*d)*t" --values a=100,b=2,c=150,d=3,t=1.1
+      chainrule explain --expr "x*x + x" --values x=3          # x used twice
+      chainrule explain --expr "sigmoid(w*x + b)" --values w=0.5,x=2,b=-1
+    """
+    output = expression_or_example(expr, values_text)
+    if expr is None:
+        intro = "The shopping example: 2 apples at 100, 3 oranges at 150, 10 % tax."
+        click.echo(f"**{intro}**\n" if markdown else intro + "\n")
+    with np.errstate(all="ignore"):
+        trace = explain(output)
+    click.echo(trace.to_markdown() if markdown else trace.to_text())

@@ -1,0 +1,84 @@
+"""``chainrule graph``: draw a computational graph (the shopping example, an expression of
+your own, or a model with one box per layer) with Graphviz, or write its DOT text."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import click
+import numpy as np
+
+from chainrule.cli.explain import expression_options, expression_or_example
+from chainrule.explain import Trace, explain
+from chainrule.viz import (
+    Graph,
+    GraphvizMissingWarning,
+    GraphvizNotFoundError,
+    missing_dot_message,
+    model_graph,
+    render,
+    to_dot,
+)
+
+MODELS = ("two-layer",)
+
+
+def _model(name: str) -> Graph:
+    """The graph of a ready-made model, one box per layer, for one MNIST-sized sample."""
+    try:
+        from chainrule.nn import TwoLayerNet
+    except ImportError:
+        raise click.UsageError(f"--model {name} needs chainrule.nn.TwoLayerNet, which this "
+                               "installation does not have") from None
+    return model_graph(TwoLayerNet(784, 50, 10, seed=0), np.zeros((1, 784), np.float32))
+
+
+@click.command("graph")
+@expression_options
+@click.option("--model", type=click.Choice(MODELS),
+              help="Draw a network instead, one box per layer (two-layer: 784-50-10).")
+@click.option("-o", "--output", default="graph.svg", show_default=True, metavar="FILE",
+              help="Where to draw: .svg, .png or .pdf (needs Graphviz), .dot or .gv (DOT "
+                   "text), or - to print the DOT text.")
+@click.option("--strict", is_flag=True,
+              help="Fail (exit status 1) instead of writing a .dot file when Graphviz's "
+                   "dot program is missing.")
+def command(expr: str | None, values_text: str | None, model: str | None, output: str,
+            strict: bool) -> None:
+    """Draw a computational graph: forward values in the boxes, the gradients of the
+    backward pass in red along the edges.
+
+    Without Graphviz installed, the DOT text is written next to the requested file
+    (graph.dot) and you are told how to install it.
+
+    \b
+    Examples:
+      chainrule graph                                  # the shopping example -> graph.svg
+      chainrule graph -o shopping.png
+      chainrule graph --expr "(a*b + c*d)*t" --values a=100,b=2,c=150,d=3,t=1.1
+      chainrule graph --model two-layer -o net.svg     # Linear 784→50, ReLU, Linear 50→10
+      chainrule graph -o - | dot -Tpng > graph.png     # DOT text on stdout
+    """
+    if model is not None:
+        if expr is not None or values_text:
+            raise click.UsageError("give either --model or --expr/--values, not both")
+        picture: Graph | Trace = _model(model)
+    else:
+        with np.errstate(all="ignore"):
+            picture = explain(expression_or_example(expr, values_text))
+    if output == "-":
+        click.echo(to_dot(picture), nl=False)
+        return
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", GraphvizMissingWarning)  # said below instead
+            written = render(picture, output, strict=strict)
+    except GraphvizNotFoundError as error:
+        raise click.ClickException(str(error)) from None
+    except ValueError as error:  # an unknown suffix
+        raise click.BadParameter(str(error), param_hint="--output") from None
+    if written != Path(output):
+        click.echo(missing_dot_message(output, written), err=True)
+    else:
+        click.echo(f"wrote {written}")
