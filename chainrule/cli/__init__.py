@@ -15,9 +15,6 @@ _COMMANDS = [
     "train",
     "explain",
     "graph",
-    "gradcheck",
-    "eval",
-    "experiment",
 ]
 
 

@@ -1,0 +1,125 @@
+"""Turning a run configuration (a plain dict, saved as config.json) into data, a model
+and an optimiser. ``chainrule train`` builds runs with it, ``chainrule eval`` rebuilds
+them from a run folder, the experiments reuse it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+DATASETS = ("digits", "mnist", "fashion-mnist", "spiral", "xor")
+MODELS = ("two-layer", "mlp", "cnn", "deep-cnn")
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
+
+# Settings a newcomer gets without asking: enough epochs to learn each dataset well.
+DEFAULT_EPOCHS = {"digits": 30, "mnist": 17, "fashion-mnist": 17, "spiral": 300,
+                  "xor": 2000}
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines a training run."""
+
+    dataset: str = "digits"
+    model: str = "two-layer"
+    hidden: list[int] = field(default_factory=lambda: [50])
+    activation: str = "relu"
+    optimizer: str = "sgd"
+    lr: float = 0.1
+    batch_size: int = 100
+    epochs: int | None = None
+    weight_decay: float = 0.0
+    dropout: float = 0.0
+    batch_norm: bool = False
+    seed: int = 0
+    data_dir: str | None = None
+    subset: int | None = None
+
+    def resolved_epochs(self) -> int:
+        return self.epochs if self.epochs is not None else DEFAULT_EPOCHS[self.dataset]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+@dataclass
+class Data:
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    image_shape: tuple[int, ...] | None  # (C, H, W) for image data
+    class_names: list[str]
+
+
+def load_data(config: RunConfig) -> Data:
+    """The train and test arrays of ``config.dataset`` (flat features, int labels)."""
+    from chainrule import datasets
+
+    name = config.dataset
+    if name in ("mnist", "fashion-mnist"):
+        loader = datasets.mnist if name == "mnist" else datasets.fashion_mnist
+        x_train, y_train = loader("train", data_dir=config.data_dir)
+        x_test, y_test = loader("test", data_dir=config.data_dir)
+        classes = datasets.MNIST_CLASSES if name == "mnist" else \
+            datasets.FASHION_MNIST_CLASSES
+        data = Data(x_train, y_train, x_test, y_test, (1, 28, 28), list(classes))
+    elif name == "digits":
+        x_train, y_train = datasets.digits("train", seed=config.seed)
+        x_test, y_test = datasets.digits("test", seed=config.seed)
+        data = Data(x_train, y_train, x_test, y_test, (1, 8, 8),
+                    [str(c) for c in datasets.DIGITS_CLASSES])
+    elif name == "spiral":
+        from chainrule.data import train_test_split
+
+        x, y = datasets.spiral(n_per_class=100, classes=3, seed=config.seed)
+        x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.2,
+                                                            seed=config.seed, stratify=True)
+        data = Data(x_train, y_train, x_test, y_test, None, ["0", "1", "2"])
+    elif name == "xor":
+        x, y = datasets.logic_gate("xor")
+        labels = y.reshape(-1).astype(np.int64)
+        data = Data(x, labels, x, labels, None, ["0", "1"])
+    else:
+        raise ValueError(f"unknown dataset {name!r}; valid: {', '.join(DATASETS)}")
+    if config.subset is not None:
+        data.x_train, data.y_train = data.x_train[:config.subset], data.y_train[:config.subset]
+    return data
+
+
+def build_model(config: RunConfig, data: Data) -> Any:
+    """The network named by ``config.model`` sized for ``data``."""
+    from chainrule import nn
+
+    n_in = int(np.prod(data.x_train.shape[1:]))
+    n_out = len(data.class_names)
+    if config.model == "two-layer":
+        return nn.TwoLayerNet(n_in, config.hidden[0], n_out, seed=config.seed)
+    if config.model == "mlp":
+        return nn.MLP([n_in, *config.hidden, n_out], activations=config.activation,
+                      dropout=config.dropout, batch_norm=config.batch_norm, seed=config.seed)
+    if config.model in ("cnn", "deep-cnn"):
+        if data.image_shape is None:
+            raise ValueError(f"--model {config.model} needs image data (digits, mnist, "
+                             f"fashion-mnist), not {config.dataset}")
+        if config.model == "cnn":
+            return nn.SimpleConvNet(input_dim=data.image_shape, output_size=n_out,
+                                    seed=config.seed)
+        if data.image_shape[1] < 16:
+            raise ValueError("--model deep-cnn needs 28×28 images (mnist or fashion-mnist)")
+        return nn.DeepConvNet(input_dim=data.image_shape, output_size=n_out, seed=config.seed)
+    raise ValueError(f"unknown model {config.model!r}; valid: {', '.join(MODELS)}")
+
+
+def build_optimizer(config: RunConfig, model: Any) -> Any:
+    from chainrule.optim import get_optimizer
+
+    return get_optimizer(config.optimizer, model.parameters(), lr=config.lr,
+                         weight_decay=config.weight_decay)

@@ -1,0 +1,409 @@
+"""The training loop: the four steps of learning, repeated.
+
+1. draw a mini-batch (the ``DataLoader``);
+2. compute the loss and its gradient by backpropagation (``loss.backward()``);
+3. update the parameters (``optimizer.step()``);
+4. repeat, epoch after epoch, keeping a ``History``.
+
+``fit`` also guards the run: a NaN or infinite loss stops it with advice, and with a
+``checkpoint_dir`` the complete state (model, optimiser, schedule, random generators,
+history) is saved atomically after every epoch, so ``fit(..., resume=path)`` continues a
+killed run exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from chainrule.tensor import Tensor, no_grad
+
+__all__ = ["History", "TrainingDiverged", "Callback", "EarlyStopping", "fit", "evaluate",
+           "predict", "accuracy", "confusion_matrix", "CHECKPOINT_NAME"]
+
+CHECKPOINT_NAME = "checkpoint.npz"
+
+
+class TrainingDiverged(FloatingPointError):
+    """The loss became NaN or infinite: training cannot recover from that."""
+
+
+# --------------------------------------------------------------------------- metrics
+def _class_predictions(output: np.ndarray) -> np.ndarray:
+    """Predicted classes: the arg-max over classes, or output > 0.5 for one output unit
+    (read as a probability, as after a sigmoid)."""
+    if output.ndim >= 2 and output.shape[-1] > 1:
+        return output.argmax(axis=-1)
+    return (output.reshape(output.shape[0], -1)[:, 0] > 0.5).astype(np.int64)
+
+
+def _class_labels(target: np.ndarray, output: np.ndarray) -> np.ndarray:
+    """Class labels from integer targets, one-hot rows, or 0/1 targets of one unit."""
+    if target.dtype.kind in "iu":
+        return target.reshape(-1) if target.ndim > 1 and target.shape[-1] == 1 else target
+    if output.ndim >= 2 and output.shape[-1] > 1 and target.shape == output.shape:
+        return target.argmax(axis=-1)
+    return (target.reshape(target.shape[0], -1)[:, 0] > 0.5).astype(np.int64)
+
+
+def accuracy(output: Any, target: Any) -> float:
+    """Fraction of samples whose predicted class equals the target class."""
+    out = output.data if isinstance(output, Tensor) else np.asarray(output)
+    t = target.data if isinstance(target, Tensor) else np.asarray(target)
+    return float(np.mean(_class_predictions(out) == _class_labels(t, out)))
+
+
+def confusion_matrix(predicted: np.ndarray, actual: np.ndarray,
+                     num_classes: int | None = None) -> np.ndarray:
+    """Counts ``C[i, j]`` of samples of true class i predicted as class j."""
+    predicted = np.asarray(predicted, dtype=np.int64)
+    actual = np.asarray(actual, dtype=np.int64)
+    n = num_classes or int(max(predicted.max(initial=0), actual.max(initial=0)) + 1)
+    return np.bincount(actual * n + predicted, minlength=n * n).reshape(n, n)
+
+
+# --------------------------------------------------------------------------- history
+@dataclass
+class History:
+    """What happened during training.
+
+    ``iteration_loss`` holds the loss of every mini-batch; ``epochs`` one record per
+    epoch (``epoch``, ``train_loss``, ``train_accuracy``, ``val_loss``,
+    ``val_accuracy``, ``lr``, ``seconds``). Train loss and accuracy are averages over
+    the epoch's mini-batches (in training mode); validation runs in evaluation mode.
+    """
+
+    iteration_loss: list[float] = field(default_factory=list)
+    epochs: list[dict[str, float]] = field(default_factory=list)
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        """``history.val_accuracy`` and friends: one column of ``epochs`` as an array."""
+        if name.startswith("__") or name in ("iteration_loss", "epochs"):
+            raise AttributeError(name)
+        epochs = self.__dict__.get("epochs", [])
+        if epochs and name in epochs[0]:
+            return np.array([row.get(name, np.nan) for row in epochs], dtype=np.float64)
+        raise AttributeError(f"History has no column {name!r}; columns: "
+                             f"{sorted(epochs[0]) if epochs else []}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"iteration_loss": list(self.iteration_loss), "epochs": list(self.epochs)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> History:
+        return cls([float(v) for v in data.get("iteration_loss", [])],
+                   [dict(row) for row in data.get("epochs", [])])
+
+    def to_json(self, path: str | os.PathLike) -> None:
+        """Write everything (per-iteration losses too) as JSON, atomically."""
+        _write_atomic(Path(path), json.dumps(self.to_dict(), indent=1).encode())
+
+    def to_csv(self, path: str | os.PathLike) -> None:
+        """Write the per-epoch table as CSV, atomically."""
+        from io import StringIO
+
+        buffer = StringIO()
+        columns = list(self.epochs[0]) if self.epochs else ["epoch"]
+        writer = csv.DictWriter(buffer, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(self.epochs)
+        _write_atomic(Path(path), buffer.getvalue().encode())
+
+    def plot(self, path: str | os.PathLike, **kwargs: Any) -> Path:
+        """Save learning curves (loss per iteration, accuracy per epoch) to ``path``."""
+        from chainrule.plot import learning_curves
+
+        return learning_curves(self, path, **kwargs)
+
+
+def _write_atomic(path: Path, payload: bytes) -> None:
+    """Write to a temporary file beside ``path``, then rename: never a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+# --------------------------------------------------------------------------- callbacks
+class Callback:
+    """Hooks into ``fit``. ``on_epoch_end`` may return True to stop training."""
+
+    def on_batch_end(self, iteration: int, loss: float) -> None:
+        """Called after every optimiser step."""
+
+    def on_epoch_end(self, epoch: int, record: dict[str, float]) -> bool | None:
+        """Called with the epoch's record (the row added to ``History.epochs``)."""
+        return None
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved for ``patience`` epochs."""
+
+    def __init__(self, monitor: str = "val_loss", patience: int = 3,
+                 mode: str | None = None) -> None:
+        self.monitor, self.patience = monitor, patience
+        self.mode = mode or ("max" if "accuracy" in monitor else "min")
+        self.best = -math.inf if self.mode == "max" else math.inf
+        self.waited = 0
+
+    def on_epoch_end(self, epoch: int, record: dict[str, float]) -> bool:
+        if self.monitor not in record:
+            raise ValueError(f"EarlyStopping monitors {self.monitor!r}, which is not in the "
+                             f"epoch record {sorted(record)}")
+        value = record[self.monitor]
+        better = value > self.best if self.mode == "max" else value < self.best
+        if better:
+            self.best, self.waited = value, 0
+            return False
+        self.waited += 1
+        return self.waited >= self.patience
+
+
+# --------------------------------------------------------------------------- evaluation
+def _forward(model: Callable[[Any], Tensor], inputs: Any) -> Tensor:
+    out = model(inputs)
+    if not isinstance(out, Tensor):
+        raise TypeError(f"the model must return a Tensor, got {type(out).__name__}")
+    return out
+
+
+def _set_mode(model: Any, training: bool) -> None:
+    if hasattr(model, "train"):
+        model.train(training)
+
+
+def evaluate(model: Any, loader: Iterable[Any], loss_fn: Callable[..., Tensor] | None = None,
+             num_classes: int | None = None, metrics: Sequence[str] = ("accuracy",)
+             ) -> dict[str, Any]:
+    """Loss, accuracy and confusion matrix over a loader, in eval mode, without a graph.
+
+    Returns a dict with ``loss`` (when ``loss_fn`` is given), ``accuracy`` and
+    ``confusion_matrix`` (when ``metrics`` includes accuracy) and ``samples``.
+    """
+    was_training = getattr(model, "training", False)
+    _set_mode(model, False)
+    total_loss = 0.0
+    count = 0
+    predicted, actual = [], []
+    try:
+        with no_grad():
+            for inputs, targets in loader:
+                out = _forward(model, inputs)
+                n = out.shape[0]
+                if loss_fn is not None:
+                    total_loss += float(loss_fn(out, targets).item()) * n
+                if "accuracy" in metrics:
+                    t = targets.data if isinstance(targets, Tensor) else np.asarray(targets)
+                    predicted.append(_class_predictions(out.data))
+                    actual.append(_class_labels(t, out.data))
+                count += n
+    finally:
+        _set_mode(model, was_training)
+    result: dict[str, Any] = {"samples": count}
+    if loss_fn is not None:
+        result["loss"] = total_loss / max(count, 1)
+    if "accuracy" in metrics and count:
+        p, a = np.concatenate(predicted), np.concatenate(actual)
+        result["accuracy"] = float(np.mean(p == a))
+        result["confusion_matrix"] = confusion_matrix(p, a, num_classes)
+    return result
+
+
+def predict(model: Any, inputs: Any, batch_size: int = 1000) -> np.ndarray:
+    """The model's outputs for ``inputs`` (an array or Tensor), in eval mode, batched."""
+    data = inputs.data if isinstance(inputs, Tensor) else np.asarray(inputs)
+    was_training = getattr(model, "training", False)
+    _set_mode(model, False)
+    try:
+        with no_grad():
+            outputs = [_forward(model, Tensor(data[i:i + batch_size])).data
+                       for i in range(0, len(data), batch_size)]
+    finally:
+        _set_mode(model, was_training)
+    return np.concatenate(outputs) if outputs else np.empty((0,))
+
+
+# --------------------------------------------------------------------------- checkpoints
+def _generators(model: Any, loaders: Sequence[Any]) -> dict[str, np.random.Generator]:
+    """Every NumPy random generator that training draws from, by a stable name."""
+    found: dict[str, np.random.Generator] = {}
+    modules = model.named_modules() if hasattr(model, "named_modules") else [("", model)]
+    for prefix, module in modules:
+        for attr, value in vars(module).items():
+            if isinstance(value, np.random.Generator):
+                found[f"model.{prefix}.{attr}" if prefix else f"model.{attr}"] = value
+    for i, loader in enumerate(loaders):
+        for attr, value in vars(loader).items():
+            if isinstance(value, np.random.Generator):
+                found[f"loader{i}.{attr}"] = value
+    return found
+
+
+def save_checkpoint(path: str | os.PathLike, model: Any, optimizer: Any, epoch: int,
+                    history: History, scheduler: Any = None,
+                    loaders: Sequence[Any] = ()) -> Path:
+    """Save everything needed to continue training after ``epoch`` (atomically)."""
+    from chainrule.serialization import save
+
+    state = {
+        "epoch": epoch,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict() if scheduler is not None else {},
+        "loaders": [loader.state_dict() if hasattr(loader, "state_dict") else {}
+                    for loader in loaders],
+        "generators": {name: json.dumps(g.bit_generator.state)
+                       for name, g in _generators(model, loaders).items()},
+        "history": json.dumps(history.to_dict()),
+    }
+    path = Path(path)
+    save(state, path)
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike, model: Any, optimizer: Any,
+                    scheduler: Any = None, loaders: Sequence[Any] = ()
+                    ) -> tuple[int, History]:
+    """Restore what ``save_checkpoint`` saved; returns (epoch, history)."""
+    from chainrule.serialization import load
+
+    state = load(path)
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    if scheduler is not None and state.get("scheduler"):
+        scheduler.load_state_dict(state["scheduler"])
+    for loader, loader_state in zip(loaders, state.get("loaders", [])):
+        if loader_state and hasattr(loader, "load_state_dict"):
+            loader.load_state_dict(loader_state)
+    generators = _generators(model, loaders)
+    for name, saved in state.get("generators", {}).items():
+        if name in generators:
+            generators[name].bit_generator.state = json.loads(str(saved))
+    return int(state["epoch"]), History.from_dict(json.loads(str(state["history"])))
+
+
+# --------------------------------------------------------------------------- fit
+def _progress(loader: Any, epoch: int, epochs: int, enabled: bool) -> Any:
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=len(loader), desc=f"epoch {epoch}/{epochs}", unit="batch",
+                leave=False, dynamic_ncols=True)
+
+
+def fit(model: Any, loss_fn: Callable[..., Tensor], optimizer: Any, train_loader: Any,
+        epochs: int, val_loader: Any = None, scheduler: Any = None,
+        metrics: Sequence[str] = ("accuracy",), callbacks: Sequence[Callback] = (),
+        progress: bool | None = None, checkpoint_dir: str | os.PathLike | None = None,
+        resume: str | os.PathLike | None = None) -> History:
+    """Train ``model`` for ``epochs`` epochs; returns the ``History``.
+
+    Each iteration: forward, ``loss_fn(output, target)``, ``optimizer.zero_grad()``,
+    ``loss.backward()``, ``optimizer.step()``. The scheduler (if any) steps once per
+    epoch. ``metrics`` may contain ``"accuracy"`` (classification) or be empty
+    (regression). The progress bar shows on a terminal unless ``progress=False``.
+
+    A NaN or infinite loss raises ``TrainingDiverged``. With ``checkpoint_dir``, a
+    checkpoint is written atomically after every epoch; ``resume`` takes such a file
+    (or its folder) and continues from the epoch after it.
+    """
+    if not isinstance(epochs, int) or epochs < 0:
+        raise ValueError(f"epochs must be a non-negative int, got {epochs!r}")
+    unknown = set(metrics) - {"accuracy"}
+    if unknown:
+        raise ValueError(f"unknown metrics {sorted(unknown)}; available: ['accuracy']")
+    show = (sys.stderr.isatty() if progress is None else progress)
+    loaders = [train_loader] + ([val_loader] if val_loader is not None else [])
+    history = History()
+    start_epoch = 1
+    if resume is not None:
+        resume_path = Path(resume)
+        if resume_path.is_dir():
+            resume_path = resume_path / CHECKPOINT_NAME
+        done, history = load_checkpoint(resume_path, model, optimizer, scheduler, loaders)
+        start_epoch = done + 1
+    iteration = len(history.iteration_loss)
+    track_accuracy = "accuracy" in metrics
+
+    for epoch in range(start_epoch, epochs + 1):
+        started = time.perf_counter()
+        _set_mode(model, True)
+        bar = _progress(train_loader, epoch, epochs, show)
+        loss_sum = 0.0
+        correct = 0
+        seen = 0
+        try:
+            for inputs, targets in train_loader:
+                output = _forward(model, inputs)
+                loss = loss_fn(output, targets)
+                loss_value = float(loss.item())
+                iteration += 1
+                if not math.isfinite(loss_value):
+                    raise TrainingDiverged(
+                        f"the loss became {loss_value} at iteration {iteration} (epoch "
+                        f"{epoch}): training diverged. Try a smaller learning rate (lr="
+                        f"{_current_lr(optimizer)} now), gradient clipping "
+                        "(chainrule.optim.clip_grad_norm_), or normalised inputs.")
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                n = output.shape[0]
+                loss_sum += loss_value * n
+                seen += n
+                if track_accuracy:
+                    t = targets.data if isinstance(targets, Tensor) else np.asarray(targets)
+                    correct += int(np.sum(_class_predictions(output.data)
+                                          == _class_labels(t, output.data)))
+                history.iteration_loss.append(loss_value)
+                for callback in callbacks:
+                    callback.on_batch_end(iteration, loss_value)
+                if bar is not None:
+                    bar.update(1)
+                    if iteration % 10 == 0:
+                        bar.set_postfix(loss=f"{loss_value:.4f}", refresh=False)
+        finally:
+            if bar is not None:
+                bar.close()
+        record: dict[str, float] = {"epoch": epoch, "train_loss": loss_sum / max(seen, 1)}
+        if track_accuracy:
+            record["train_accuracy"] = correct / max(seen, 1)
+        if val_loader is not None:
+            result = evaluate(model, val_loader, loss_fn, metrics=metrics)
+            record["val_loss"] = result["loss"]
+            if track_accuracy:
+                record["val_accuracy"] = result["accuracy"]
+        record["lr"] = _current_lr(optimizer)
+        if scheduler is not None:
+            scheduler.step()
+        record["seconds"] = time.perf_counter() - started
+        history.epochs.append(record)
+        if checkpoint_dir is not None:
+            save_checkpoint(Path(checkpoint_dir) / CHECKPOINT_NAME, model, optimizer,
+                            epoch, history, scheduler, loaders)
+        stop = [callback.on_epoch_end(epoch, record) for callback in callbacks]
+        if any(stop):
+            break
+    return history
+
+
+def _current_lr(optimizer: Any) -> float:
+    groups = getattr(optimizer, "param_groups", None)
+    return float(groups[0]["lr"]) if groups else float("nan")
