@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from chainrule.ops.arithmetic import add, astype, div, matmul, mul, neg, pow, sub
+from chainrule.ops.conv import avg_pool2d, col2im, conv2d, im2col, max_pool2d
 from chainrule.ops.elementwise import (
     abs,
     clip,
@@ -45,6 +46,7 @@ from chainrule.ops.nn import (
     mse_loss,
     softmax,
 )
+from chainrule.ops.normalization import batch_norm, layer_norm
 from chainrule.ops.reduction import broadcast_to, max, mean, min, sum, sum_to, var
 from chainrule.ops.shape import (
     Transpose,
@@ -73,6 +75,8 @@ __all__ = [
     "sigmoid", "sin", "softmax", "softplus", "split", "sqrt", "squeeze", "stack", "sub",
     "sum", "sum_to", "swapaxes", "tanh", "transpose", "unsqueeze", "var", "where",
 ]
+__all__ += ["batch_norm", "layer_norm"]
+__all__ += ["avg_pool2d", "col2im", "conv2d", "im2col", "max_pool2d"]
 
 
 def _reflected(op: Any) -> Any:

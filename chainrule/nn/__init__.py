@@ -1,0 +1,36 @@
+"""Neural-network layers, losses and models built on the autodiff core.
+
+``Module`` and ``Parameter`` are the base of everything here: a module registers the
+parameters, buffers and submodules assigned to it, so that ``model.parameters()`` can
+be handed to an optimiser and ``model.state_dict()`` saved.
+"""
+
+from chainrule.nn import init
+from chainrule.nn.activation import (
+    ACTIVATIONS,
+    Identity,
+    LeakyReLU,
+    ReLU,
+    Sigmoid,
+    Softmax,
+    Tanh,
+    get_activation,
+)
+from chainrule.nn.container import ModuleList, Sequential
+from chainrule.nn.conv import AvgPool2d, Conv2d, Convolution, MaxPool2d, Pooling
+from chainrule.nn.convnets import DeepConvNet, SimpleConvNet
+from chainrule.nn.layers import Affine, Dropout, Dropout2d, Flatten, Linear
+from chainrule.nn.losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, SumSquaredError
+from chainrule.nn.models import MLP, TwoLayerNet
+from chainrule.nn.module import LoadResult, Module, Parameter, as_input
+from chainrule.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
+
+__all__ = [
+    "ACTIVATIONS", "Affine", "BCEWithLogitsLoss", "BatchNorm1d", "BatchNorm2d",
+    "CrossEntropyLoss", "Dropout", "Dropout2d", "Flatten", "Identity", "LayerNorm",
+    "LeakyReLU", "Linear", "LoadResult", "MLP", "MSELoss", "Module", "ModuleList",
+    "Parameter", "ReLU", "Sequential", "Sigmoid", "Softmax", "SumSquaredError", "Tanh",
+    "TwoLayerNet", "as_input", "get_activation", "init",
+]
+__all__ += ["AvgPool2d", "Conv2d", "Convolution", "DeepConvNet", "MaxPool2d", "Pooling",
+            "SimpleConvNet"]

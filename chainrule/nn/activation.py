@@ -1,0 +1,107 @@
+"""Activation functions as modules, and the registry that maps their names to them.
+
+Every place that turns a name into a layer (``MLP(activations="relu")``, ...) goes
+through ``get_activation``, so the valid names are the same everywhere, and an unknown
+name is an error that lists them, never a silent fallback.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import chainrule.functional as F
+from chainrule.nn.module import Module, as_input
+from chainrule.tensor import Tensor
+
+__all__ = ["ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "Identity", "ACTIVATIONS",
+           "get_activation"]
+
+
+class Identity(Module):
+    """y = x (a "linear" activation: the layer before it stays affine)."""
+
+    recommended_init = "xavier"
+
+    def forward(self, x: Any) -> Tensor:
+        return as_input(x)
+
+
+class ReLU(Module):
+    """y = max(x, 0)."""
+
+    # ReLU zeroes half its inputs: He initialisation compensates (see nn.init)
+    recommended_init = "he"
+
+    def forward(self, x: Any) -> Tensor:
+        return F.relu(as_input(x))
+
+
+class LeakyReLU(Module):
+    """y = x for x > 0, negative_slope·x otherwise."""
+
+    recommended_init = "he"
+
+    def __init__(self, negative_slope: float = 0.01) -> None:
+        super().__init__()
+        self.negative_slope = float(negative_slope)
+
+    def forward(self, x: Any) -> Tensor:
+        return F.leaky_relu(as_input(x), self.negative_slope)
+
+    def extra_repr(self) -> str:
+        return f"negative_slope={self.negative_slope}"
+
+
+class Sigmoid(Module):
+    """y = 1 / (1 + e^(-x))."""
+
+    recommended_init = "xavier"
+
+    def forward(self, x: Any) -> Tensor:
+        return F.sigmoid(as_input(x))
+
+
+class Tanh(Module):
+    """y = tanh(x)."""
+
+    recommended_init = "xavier"
+
+    def forward(self, x: Any) -> Tensor:
+        return F.tanh(as_input(x))
+
+
+class Softmax(Module):
+    """y = exp(x) / Σ exp(x) along ``axis``. For training, give the logits to
+    ``CrossEntropyLoss`` instead (it fuses softmax with the loss, stably)."""
+
+    recommended_init = "xavier"
+
+    def __init__(self, axis: int = -1) -> None:
+        super().__init__()
+        self.axis = axis
+
+    def forward(self, x: Any) -> Tensor:
+        return F.softmax(as_input(x), self.axis)
+
+    def extra_repr(self) -> str:
+        return f"axis={self.axis}"
+
+
+ACTIVATIONS: dict[str, type[Module]] = {
+    "relu": ReLU, "leaky_relu": LeakyReLU, "sigmoid": Sigmoid, "tanh": Tanh,
+    "linear": Identity, "identity": Identity, "softmax": Softmax,
+}
+
+
+def get_activation(name: str | Module | None, **kwargs: Any) -> Module:
+    """A new activation module for ``name`` (case-insensitive; see ``ACTIVATIONS``);
+    ``kwargs`` go to its constructor (``negative_slope=0.2``). A Module is returned as
+    it is; None means no activation (``Identity``)."""
+    if isinstance(name, Module):
+        return name
+    if name is None:
+        return Identity()
+    if isinstance(name, str) and name.lower() in ACTIVATIONS:
+        return ACTIVATIONS[name.lower()](**kwargs)
+    raise ValueError(f"unknown activation {name!r}; valid names: "
+                     + ", ".join(ACTIVATIONS))

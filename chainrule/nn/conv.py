@@ -1,0 +1,119 @@
+"""Convolution and pooling layers: ``Conv2d``, ``MaxPool2d``, ``AvgPool2d``.
+
+Thin modules around ``F.conv2d``, ``F.max_pool2d`` and ``F.avg_pool2d``
+(``chainrule/ops/conv.py``), which hold the maths (im2col and one matrix product).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+import chainrule.functional as F
+from chainrule.nn.init import RngLike, get_initializer, make_rng, zeros_
+from chainrule.nn.module import Module, Parameter, as_input
+from chainrule.ops.conv import Pair, Window
+from chainrule.tensor import Tensor
+
+__all__ = ["Conv2d", "Convolution", "MaxPool2d", "AvgPool2d", "Pooling"]
+
+
+def _positive(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return int(value)
+
+
+class Conv2d(Module):
+    """2-D convolution layer: (N, C_in, H, W) → (N, C_out, OH, OW).
+
+    ``weight`` has shape (out_channels, in_channels/groups, kh, kw) (PyTorch's layout,
+    the textbook's (FN, C, FH, FW)) and ``bias`` (out_channels,), starting at zero.
+    ``init`` names an initialiser of ``nn.init`` ('he' by default, for ReLU networks:
+    std = √(2/fan_in) with fan_in = in_channels/groups·kh·kw; the textbook's
+    SimpleConvNet uses 'std', N(0, 0.01²)) or is a callable ``init(weight, rng=...)``.
+    ``seed`` (or a Generator ``rng``) makes the initial weights reproducible.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Pair,
+                 stride: Pair = 1, padding: Pair = 0, dilation: Pair = 1, groups: int = 1,
+                 bias: bool = True, init: str | Callable[..., Any] = "he",
+                 seed: int | None = None, rng: RngLike = None,
+                 dtype: Any = np.float32) -> None:
+        super().__init__()
+        self.in_channels = _positive("in_channels", in_channels)
+        self.out_channels = _positive("out_channels", out_channels)
+        self.groups = _positive("groups", groups)
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"groups={groups} must divide both in_channels={in_channels} "
+                             f"and out_channels={out_channels}")
+        # the same checks and normalisation as F.conv2d, done once here
+        window = Window.make(kernel_size, stride, padding, dilation, "Conv2d")
+        self.kernel_size, self.stride = window.kernel, window.stride
+        self.padding, self.dilation = window.padding, window.dilation
+        self.weight = Parameter(np.empty(
+            (self.out_channels, self.in_channels // self.groups, *self.kernel_size),
+            dtype=dtype))
+        # fan_in_and_fan_out reads a 4-D weight as (out, in/groups, kh, kw)
+        get_initializer(init)(self.weight, rng=make_rng(rng, seed))
+        if bias:
+            self.bias = zeros_(Parameter(np.empty(self.out_channels, dtype=dtype)))
+        else:
+            self.register_parameter("bias", None)
+
+    def forward(self, x: Any) -> Tensor:
+        return F.conv2d(as_input(x, self.weight), self.weight, self.bias, self.stride,
+                        self.padding, self.dilation, self.groups)
+
+    def extra_repr(self) -> str:
+        text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, padding={self.padding}")
+        if self.dilation != (1, 1):
+            text += f", dilation={self.dilation}"
+        if self.groups != 1:
+            text += f", groups={self.groups}"
+        return text + ("" if self.bias is not None else ", bias=False")
+
+
+Convolution = Conv2d  # the textbook's name for the same layer
+
+
+class _Pool2d(Module):
+    """Shared by the pooling layers: they keep the window settings and call ``_pool``."""
+
+    _pool: Callable[..., Tensor]  # the functional form, set by each subclass
+
+    def __init__(self, kernel_size: Pair, stride: Pair | None = None,
+                 padding: Pair = 0) -> None:
+        super().__init__()
+        name = type(self).__name__
+        window = Window.make(kernel_size, kernel_size if stride is None else stride,
+                             padding, 1, name)
+        self.kernel_size, self.stride, self.padding = window.kernel, window.stride, \
+            window.padding
+
+    def forward(self, x: Any) -> Tensor:
+        return self._pool(as_input(x), self.kernel_size, self.stride, self.padding)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxPool2d(_Pool2d):
+    """The maximum of each window (stride defaults to kernel_size). Backward: the
+    gradient goes to the window's maximum; on ties, to the first one in row-major order
+    (as in PyTorch)."""
+
+    _pool = staticmethod(F.max_pool2d)
+
+
+class AvgPool2d(_Pool2d):
+    """The mean of each window (stride defaults to kernel_size); zero padding counts in
+    the mean (PyTorch's default). Backward: g/(kh·kw) to every pixel of the window."""
+
+    _pool = staticmethod(F.avg_pool2d)
+
+
+Pooling = MaxPool2d  # the textbook's name (its Pooling layer is max-pooling)
