@@ -237,6 +237,16 @@ class Tensor:
     def __bool__(self) -> bool:
         return bool(self.data)
 
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        """``np.asarray(tensor)`` gives the data (NumPy's array protocol)."""
+        if copy:
+            return np.array(self.data, dtype=dtype)
+        return self.data if dtype is None else self.data.astype(dtype, copy=False)
+
+    def __abs__(self) -> Tensor:
+        from chainrule import ops
+        return ops.abs(self)
+
     def __float__(self) -> float:
         return float(self.item())
 
@@ -459,6 +469,8 @@ def run_backward(root: Tensor, grad: Any = None, retain_graph: bool = False,
                     if tracer is not None:
                         tracer.summed(x, gx.shape, x.shape)
                     gx = sum_to(gx, x.shape)
+                if gx.dtype != x.dtype:  # a float64 input must not make a float32 grad
+                    gx = gx.astype(x.dtype)
                 previous = grads.get(id(x))
                 # a value used in several places receives the sum of their gradients
                 grads[id(x)] = gx if previous is None else previous + gx

@@ -184,6 +184,9 @@ def expand(x: Tensor, *shape: Any) -> Tensor:
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
     lead = len(shape) - x.ndim
+    if -1 in shape[:lead]:  # x.shape[i - lead] would silently wrap around
+        raise ValueError(f"expand: -1 (keep the size) cannot be used for the new leading "
+                         f"axes of {shape}: a tensor of shape {x.shape} has no size there")
     shape = tuple(x.shape[i - lead] if n == -1 else n for i, n in enumerate(shape))
     return broadcast_to(x, shape)
 

@@ -1,0 +1,138 @@
+"""The training loop: history, evaluation, divergence stop, checkpoints and exact resume."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from chainrule import nn, optim
+from chainrule.data import DataLoader, TensorDataset
+from chainrule.datasets import digits, sine
+from chainrule.train import (
+    CHECKPOINT_NAME,
+    EarlyStopping,
+    History,
+    TrainingDiverged,
+    accuracy,
+    confusion_matrix,
+    evaluate,
+    fit,
+    predict,
+)
+
+
+@pytest.fixture(scope="module")
+def digit_data():
+    x_train, y_train = digits("train")
+    x_test, y_test = digits("test")
+    return x_train[:400], y_train[:400], x_test[:200], y_test[:200]
+
+
+def make_run(digit_data, seed=0, dropout=0.2):
+    x_train, y_train, x_test, y_test = digit_data
+    model = nn.MLP([64, 32, 10], activations="relu", dropout=dropout, seed=seed)
+    opt = optim.Momentum(model.parameters(), lr=0.05)
+    scheduler = optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.9)
+    train = DataLoader(TensorDataset(x_train, y_train), batch_size=50, shuffle=True,
+                       seed=seed)
+    test = DataLoader(TensorDataset(x_test, y_test), batch_size=100)
+    return model, opt, scheduler, train, test
+
+
+def test_fit_learns_and_records_history(digit_data):
+    model, opt, scheduler, train, test = make_run(digit_data)
+    history = fit(model, nn.CrossEntropyLoss(), opt, train, epochs=5, val_loader=test,
+                  scheduler=scheduler, progress=False)
+    assert len(history.iteration_loss) == 5 * len(train)
+    assert [row["epoch"] for row in history.epochs] == [1, 2, 3, 4, 5]
+    assert history.train_loss.shape == (5,)
+    assert history.train_loss[-1] < history.train_loss[0]
+    assert history.val_accuracy[-1] > 0.8
+    # the scheduler stepped once per epoch: lr 0.05, 0.045, ...
+    np.testing.assert_allclose(history.lr, 0.05 * 0.9 ** np.arange(5), rtol=1e-6)
+    with pytest.raises(AttributeError, match="no column"):
+        history.nonexistent  # noqa: B018
+
+
+def test_evaluate_and_predict_agree(digit_data):
+    model, opt, _, train, test = make_run(digit_data)
+    fit(model, nn.CrossEntropyLoss(), opt, train, epochs=2, progress=False)
+    result = evaluate(model, test, nn.CrossEntropyLoss(), num_classes=10)
+    x_test, y_test = digit_data[2], digit_data[3]
+    outputs = predict(model, x_test, batch_size=64)
+    assert outputs.shape == (200, 10)
+    assert result["accuracy"] == pytest.approx(np.mean(outputs.argmax(1) == y_test))
+    assert result["confusion_matrix"].sum() == 200
+    assert np.trace(result["confusion_matrix"]) == round(result["accuracy"] * 200)
+    assert model.training, "evaluate must restore training mode"
+
+
+def test_accuracy_and_confusion_matrix_by_hand():
+    out = np.array([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7]])
+    assert accuracy(out, np.array([1, 0, 0])) == pytest.approx(2 / 3)
+    assert accuracy(out, np.eye(2)[[1, 0, 0]]) == pytest.approx(2 / 3)
+    assert accuracy(np.array([[0.9], [0.2]]), np.array([[1.0], [1.0]])) == 0.5
+    np.testing.assert_array_equal(confusion_matrix(np.array([1, 0, 1]), np.array([1, 0, 0])),
+                                  [[1, 1], [0, 1]])
+
+
+def test_nan_loss_stops_with_advice(digit_data):
+    model, _, _, train, _ = make_run(digit_data, dropout=0.0)
+    opt = optim.SGD(model.parameters(), lr=1e12)
+    with pytest.raises(TrainingDiverged, match=r"iteration \d+.*smaller learning rate"):
+        fit(model, nn.CrossEntropyLoss(), opt, train, epochs=3, progress=False)
+
+
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(digit_data, tmp_path):
+    model, opt, scheduler, train, test = make_run(digit_data, seed=3)
+    full = fit(model, nn.CrossEntropyLoss(), opt, train, epochs=4, val_loader=test,
+               scheduler=scheduler, progress=False)
+    expected = model.state_dict()
+
+    # a run "killed" after epoch 2: fresh objects, then resume from its checkpoint
+    model, opt, scheduler, train, test = make_run(digit_data, seed=3)
+    fit(model, nn.CrossEntropyLoss(), opt, train, epochs=2, val_loader=test,
+        scheduler=scheduler, progress=False, checkpoint_dir=tmp_path)
+    assert (tmp_path / CHECKPOINT_NAME).exists()
+    model, opt, scheduler, train, test = make_run(digit_data, seed=3)
+    resumed = fit(model, nn.CrossEntropyLoss(), opt, train, epochs=4, val_loader=test,
+                  scheduler=scheduler, progress=False, resume=tmp_path)
+
+    for key, value in expected.items():
+        np.testing.assert_array_equal(model.state_dict()[key], value, err_msg=key)
+    assert resumed.iteration_loss == full.iteration_loss
+    assert [r["epoch"] for r in resumed.epochs] == [1, 2, 3, 4]
+
+
+def test_regression_without_metrics():
+    x, y = sine(n=64, noise=0.0, seed=0)
+    model = nn.MLP([1, 16, 1], activations=["tanh", "linear"], seed=0)
+    loader = DataLoader(TensorDataset(x, y), batch_size=16, shuffle=True, seed=0)
+    history = fit(model, nn.MSELoss(), optim.Adam(model.parameters(), lr=0.01), loader,
+                  epochs=20, metrics=(), progress=False)
+    assert history.train_loss[-1] < 0.5 * history.train_loss[0]
+    assert "train_accuracy" not in history.epochs[0]
+
+
+def test_early_stopping_and_bad_arguments(digit_data):
+    model, opt, _, train, test = make_run(digit_data)
+    stopper = EarlyStopping(monitor="val_accuracy", patience=1)
+    stopper.best = 2.0  # nothing can beat it: stop after the first epoch without gain
+    history = fit(model, nn.CrossEntropyLoss(), opt, train, epochs=10, val_loader=test,
+                  callbacks=[stopper], progress=False)
+    assert len(history.epochs) == 1
+    with pytest.raises(ValueError, match="unknown metrics"):
+        fit(model, nn.CrossEntropyLoss(), opt, train, epochs=1, metrics=("f1",))
+    with pytest.raises(ValueError, match="epochs"):
+        fit(model, nn.CrossEntropyLoss(), opt, train, epochs=-1)
+
+
+def test_history_files_round_trip(tmp_path):
+    history = History([1.0, 0.5], [{"epoch": 1, "train_loss": 0.75, "lr": 0.1}])
+    history.to_json(tmp_path / "h.json")
+    history.to_csv(tmp_path / "h.csv")
+    assert History.from_dict(json.loads((tmp_path / "h.json").read_text())) == history
+    assert (tmp_path / "h.csv").read_text().splitlines() == ["epoch,train_loss,lr",
+                                                             "1,0.75,0.1"]
