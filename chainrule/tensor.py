@@ -448,7 +448,7 @@ def run_backward(root: Tensor, grad: Any = None, retain_graph: bool = False,
                 if node.grad is not None:
                     node.grad = node.grad + g
                 else:
-                    if not create_graph and (not g.data.flags.owndata
+                    if not create_graph and (g.data.base is not None
                                              or id(g.data) in handed_out):
                         # never let two .grad share memory (or alias a read-only
                         # broadcast view): in-place updates like clipping must stay local

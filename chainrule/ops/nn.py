@@ -171,31 +171,52 @@ class CrossEntropy(Function):
         self.target, self.reduction = target, reduction
 
     def forward(self, x):
-        logp = _log_softmax(x, -1)
-        self.probs = np.exp(logp)
+        classes = x.shape[-1]
+        x2 = x.reshape(-1, classes)  # every position of the leading axes is a sample
+        shifted = x2 - x2.max(axis=1, keepdims=True)  # stable: exp never overflows
+        exp = np.exp(shifted)
+        total = exp.sum(axis=1, keepdims=True)
+        self.probs = exp / total  # softmax, kept for the backward
         t = self.target
-        if t.dtype.kind in "iu":  # class indices
-            nll = -np.take_along_axis(logp, t[..., None], axis=-1)[..., 0]
-            self.soft = np.zeros_like(logp)
-            np.put_along_axis(self.soft, t[..., None], 1.0, axis=-1)
-            self.mass = 1.0
-        else:
-            nll = -(t * logp).sum(axis=-1)
-            self.soft = t
-            self.mass = t.sum(axis=-1, keepdims=True)  # 1 for probability targets
+        if t.dtype.kind in "iu":  # class indices: -log p[target] = log Σ exp - x[target]
+            self.rows = np.arange(x2.shape[0])
+            nll = np.log(total[:, 0]) - shifted[self.rows, t.reshape(-1)]
+        else:  # probabilities: -Σ t log p
+            nll = -(t.reshape(-1, classes) * (shifted - np.log(total))).sum(axis=1)
         self.count = nll.size
-        return _reduce(nll, self.reduction)
+        return _reduce(nll.reshape(x.shape[:-1]), self.reduction)
+
+    def _scale(self, g):
+        """The upstream gradient as a factor per sample (÷N for the mean)."""
+        if self.reduction == "mean":
+            return g * (1.0 / self.count)
+        if self.reduction == "sum" or not isinstance(g, Tensor):  # arrays come unsqueezed
+            return g
+        return g.unsqueeze(-1)
 
     def backward(self, g):
         (x,) = self.inputs
-        # recorded softmax only when differentiating twice; otherwise reuse the forward's
-        p = x.softmax(-1) if is_grad_enabled() else Tensor._wrap(self.probs)
-        grad = p * self.mass - Tensor._wrap(self.soft)  # d(-Σ t log softmax)/dx
-        if self.reduction == "mean":
-            return grad * (g * (1.0 / self.count))
-        if self.reduction == "sum":
-            return grad * g
-        return grad * g.unsqueeze(-1)
+        t = self.target
+        if not is_grad_enabled():
+            # the hot path of training, on arrays: softmax(x) - onehot(t) in place
+            grad = self.probs.copy()
+            if t.dtype.kind in "iu":
+                grad[self.rows, t.reshape(-1)] -= 1.0
+            else:
+                grad *= t.reshape(grad.shape).sum(axis=1, keepdims=True)
+                grad -= t.reshape(grad.shape)
+            grad = grad.reshape(x.shape)
+            grad *= self._scale(g.data if g.ndim == 0 else g.data[..., None])
+            return Tensor._wrap(grad)
+        # create_graph: the same formula with the softmax recorded, so that it can be
+        # differentiated again: d(-Σ t log softmax(x))/dx = softmax(x)·Σt - t
+        if t.dtype.kind in "iu":
+            soft = np.zeros(x.shape, dtype=x.dtype)
+            np.put_along_axis(soft, t[..., None], 1.0, axis=-1)
+            mass = 1.0
+        else:
+            soft, mass = t, Tensor._wrap(t.sum(axis=-1, keepdims=True))
+        return (x.softmax(-1) * mass - Tensor._wrap(soft)) * self._scale(g)
 
 
 def _target_array(target: Any, dtype: np.dtype) -> np.ndarray:
