@@ -15,6 +15,9 @@ _COMMANDS = [
     "train",
     "explain",
     "graph",
+    "gradcheck",
+    "eval",
+    "experiment",
 ]
 
 

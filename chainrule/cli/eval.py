@@ -1,0 +1,92 @@
+"""``chainrule eval``: rebuild a trained network from its run folder and report how it
+does on the test data: accuracy, confusion matrix, pictures of its mistakes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import numpy as np
+
+from chainrule.cli._setup import RunConfig, build_model, load_data
+
+
+def format_confusion_matrix(matrix: np.ndarray, class_names: list[str]) -> str:
+    """Rows: true class (with its name), columns: predicted class (by index)."""
+    n = len(matrix)
+    labels = [f"{i} {name}" if name != str(i) else str(i)
+              for i, name in enumerate(class_names[:n])]
+    label_width = max(len("true \\ predicted"), *map(len, labels))
+    width = max(4, len(str(int(matrix.max(initial=0)))) + 1)
+    lines = ["true \\ predicted".ljust(label_width) + "".join(str(j).rjust(width)
+                                                          for j in range(n))]
+    for label, row in zip(labels, matrix):
+        lines.append(label.ljust(label_width) + "".join(str(int(v)).rjust(width)
+                                                      for v in row))
+    return "\n".join(lines)
+
+
+@click.command("eval", short_help="Test accuracy, confusion matrix and mistakes of a trained run.")
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+              help="Folder with the MNIST files, if not where the run found them.")
+@click.option("--max-images", type=click.IntRange(min=1), default=36, show_default=True,
+              help="Misclassified test images drawn in misclassified.png.")
+def command(run_dir: Path, data_dir: str | None, max_images: int) -> None:
+    """Evaluate a run folder written by `chainrule train --out RUN_DIR`.
+
+    Rebuilds the network from RUN_DIR/config.json and RUN_DIR/model.npz, prints its
+    test accuracy and confusion matrix, and writes confusion_matrix.png and
+    misclassified.png into RUN_DIR.
+
+    \b
+    Examples:
+      chainrule train --out runs/digits && chainrule eval runs/digits
+      chainrule eval runs/mnist --data-dir ~/data/mnist
+    """
+    from chainrule import plot
+    from chainrule.serialization import load
+    from chainrule.train import confusion_matrix, predict
+
+    config_path, weights_path = run_dir / "config.json", run_dir / "model.npz"
+    for path in (config_path, weights_path):
+        if not path.is_file():
+            raise click.BadParameter(
+                f"{path} is missing: RUN_DIR must be a folder written by "
+                "`chainrule train --out RUN_DIR`", param_hint="RUN_DIR")
+    try:
+        config = RunConfig.from_dict(json.loads(config_path.read_text()))
+    except (ValueError, TypeError) as error:
+        raise click.BadParameter(f"{config_path} is not a valid run configuration: {error}",
+                                 param_hint="RUN_DIR") from None
+    if data_dir is not None:
+        config.data_dir = data_dir
+    try:
+        data = load_data(config)
+        net = build_model(config, data)
+    except (FileNotFoundError, ValueError) as error:
+        raise click.ClickException(str(error)) from None
+    try:
+        net.load_state_dict(load(weights_path))
+    except (ValueError, OSError) as error:
+        raise click.BadParameter(f"{weights_path} does not fit the {config.model} network "
+                                 f"of config.json: {error}", param_hint="RUN_DIR") from None
+
+    predicted = predict(net, data.x_test).argmax(axis=-1)
+    n_classes = len(data.class_names)
+    matrix = confusion_matrix(predicted, data.y_test, n_classes)
+    correct = int(np.trace(matrix))
+    click.echo(f"{config.model} network on {config.dataset} ({net.num_parameters():,} "
+               f"parameters) from {run_dir}")
+    click.echo(f"test accuracy: {correct / len(data.y_test):.4f} "
+               f"({correct}/{len(data.y_test)})\n")
+    click.echo(format_confusion_matrix(matrix, data.class_names))
+    names = data.class_names
+    written = [plot.confusion_matrix(matrix, run_dir / "confusion_matrix.png", names)]
+    if data.image_shape is not None:
+        written.append(plot.misclassified(data.x_test, data.y_test, predicted,
+                                          run_dir / "misclassified.png",
+                                          image_shape=data.image_shape, class_names=names,
+                                          max_images=max_images))
+    click.echo(f"\nwrote {run_dir}/: {', '.join(p.name for p in written)}")

@@ -1,0 +1,74 @@
+"""``chainrule experiment``: the textbook's chapter-6 experiments (the logic lives in
+``chainrule.experiments``; this module only parses and prints)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from chainrule.experiments import EXPERIMENTS, run_experiment
+
+
+@click.command("experiment", short_help="The textbook's chapter-6 training experiments.")
+@click.argument("name", type=click.Choice(list(EXPERIMENTS)), metavar="NAME")
+@click.option("--dataset", type=click.Choice(["mnist", "digits"]), default=None,
+              help="Data to train on  [default: mnist when its files are found in "
+                   "--data-dir, $CHAINRULE_DATA or the cache, else digits; never "
+                   "downloads]")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+              help="Folder with the four MNIST IDX files (.gz or not).")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Folder for the figures and the CSV  [default: experiments/NAME]")
+@click.option("--iterations", type=click.IntRange(min=1), default=None,
+              help="Training iterations of each run  [default: optimizers and init 2000, "
+                   "batchnorm 200, overfit 600, hyperparams 200 per trial]")
+@click.option("--trials", type=click.IntRange(min=1), default=None,
+              help="Random-search trials (hyperparams only)  [default: 20]")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seeds weights, shuffling and the search: the same seed, the same run.")
+def command(name: str, dataset: str | None, data_dir: str | None, out: str | None,
+            iterations: int | None, trials: int | None, seed: int) -> None:
+    """Run one of the textbook's chapter-6 experiments and print its summary.
+
+    \b
+    NAME is one of:
+      optimizers   SGD, Momentum, AdaGrad and Adam: loss curves on one plot
+      init         weights with std 0.01, Xavier or He: activation histograms of
+                   a 5-layer net, and loss curves
+      batchnorm    batch norm on and off across weight scales: accuracy curves
+      overfit      300 samples, with and without weight decay and dropout:
+                   training vs test accuracy
+      hyperparams  random search of learning rate and weight decay, judged on
+                   validation data: sorted table, best trials
+
+    \b
+    Examples:
+      chainrule experiment optimizers
+      chainrule experiment init --dataset digits --iterations 500
+      chainrule experiment batchnorm --data-dir ~/data/mnist --out runs/bn
+      chainrule experiment hyperparams --trials 50 --seed 1
+    """
+    from chainrule.datasets import DatasetNotFoundError
+
+    options = {}
+    if trials is not None:
+        if name != "hyperparams":
+            raise click.UsageError(f"--trials is for the hyperparams experiment, not {name}")
+        options["trials"] = trials
+    folder = Path(out) if out is not None else Path("experiments") / name
+    click.echo(f"experiment {name}")
+    try:
+        result = run_experiment(name, folder, dataset=dataset, data_dir=data_dir,
+                                iterations=iterations, seed=seed,
+                                announce=lambda sentence: click.echo(f"data: {sentence}"),
+                                **options)
+    except DatasetNotFoundError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"\n{result.title}\n")
+    click.echo(result.table(max_rows=20))
+    if result.notes:
+        click.echo("")
+        click.echo("\n".join(result.notes))
+    names = ", ".join(path.name for path in result.files)
+    click.echo(f"\nwrote {folder}/: {names}  ({result.seconds:.1f} s)")

@@ -1,0 +1,72 @@
+"""``chainrule train`` end to end: the default run, a run folder, MNIST, bad arguments."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from chainrule.cli import main
+
+MNIST_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "mnist"
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, ["train", *args])
+
+
+def test_default_run_trains_digits_and_prints_test_accuracy():
+    result = run("--epochs", "5", "--no-progress")
+    assert result.exit_code == 0, result.output
+    accuracy = float(re.search(r"test accuracy: ([0-9.]+)", result.output).group(1))
+    assert accuracy > 0.85
+    assert "epoch    5/5" in result.output
+
+
+def test_run_folder_has_config_history_checkpoint_and_picture(tmp_path):
+    out = tmp_path / "run"
+    result = run("--model", "mlp", "--hidden", "32,16", "--optimizer", "adam", "--lr",
+                 "0.01", "--epochs", "3", "--batch-norm", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    config = json.loads((out / "config.json").read_text())
+    assert config["hidden"] == [32, 16] and config["optimizer"] == "adam"
+    assert (out / "history.csv").read_text().startswith("epoch,train_loss")
+    assert len(json.loads((out / "history.json").read_text())["epochs"]) == 3
+    assert (out / "model.npz").stat().st_size > 0
+    assert (out / "learning_curve.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--dataset", "cifar"], "cifar"),
+    (["--optimizer", "lbfgs"], "lbfgs"),
+    (["--lr", "-1"], "lr"),
+    (["--hidden", "ten"], "ten"),
+    (["--batch-size", "0"], "batch-size"),
+])
+def test_bad_arguments_exit_with_status_2(args, message):
+    result = run(*args)
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+@pytest.mark.skipif(not MNIST_DIR.exists(), reason="shared MNIST not available")
+def test_one_epoch_on_an_mnist_subset(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    result = run("--dataset", "mnist", "--data-dir", str(MNIST_DIR), "--subset", "3000",
+                 "--epochs", "1")
+    assert result.exit_code == 0, result.output
+    assert "3000 training and 10000 test samples" in result.output
+    accuracy = float(re.search(r"test accuracy: ([0-9.]+)", result.output).group(1))
+    assert accuracy > 0.6
+
+
+def test_console_entry_point_runs_as_module():
+    completed = subprocess.run([sys.executable, "-m", "chainrule", "train", "--help"],
+                               capture_output=True, text=True, timeout=60)
+    assert completed.returncode == 0
+    assert "--dataset" in completed.stdout
