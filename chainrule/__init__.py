@@ -10,9 +10,18 @@
 
 from __future__ import annotations
 
-from chainrule import functional
+from chainrule import data, datasets, functional, nn, optim
 from chainrule import ops as _ops  # attaches operators and methods to Tensor
-from chainrule.gradcheck import GradcheckError, GradcheckReport, gradcheck, numerical_gradient
+from chainrule.explain import explain
+from chainrule.gradcheck import (
+    GradcheckError,
+    GradcheckReport,
+    ModelGradcheckReport,
+    gradcheck,
+    gradcheck_model,
+    numerical_gradient,
+)
+from chainrule.serialization import load, save
 from chainrule.tensor import (
     Function,
     Tensor,
@@ -27,19 +36,10 @@ from chainrule.tensor import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "Function",
-    "GradcheckError",
-    "GradcheckReport",
-    "Tensor",
-    "as_tensor",
-    "enable_grad",
-    "functional",
-    "grad",
-    "gradcheck",
-    "is_grad_enabled",
-    "no_grad",
-    "numerical_gradient",
-    "set_grad_enabled",
+    "Function", "GradcheckError", "GradcheckReport", "ModelGradcheckReport", "Tensor",
+    "as_tensor", "data", "datasets", "enable_grad", "explain", "functional", "grad",
+    "gradcheck", "gradcheck_model", "is_grad_enabled", "load", "nn", "no_grad",
+    "numerical_gradient", "optim", "save", "set_grad_enabled",
 ]
 
 del _ops
