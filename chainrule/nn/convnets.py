@@ -2,7 +2,7 @@
 
 Both are a stack of layers applied in the order they are assigned in ``__init__``
 (like the textbook's ``OrderedDict`` of layers), and both accept flat input: a batch
-of shape (N, C·H·W), such as MNIST loaded with ``flatten=True``, is reshaped to
+of shape (N, C·H·W), such as MNIST's (N, 784) rows, is reshaped to
 (N, C, H, W) = (N, *input_dim) first.
 """
 

@@ -10,20 +10,24 @@ to (out_channels, in_channels·kh·kw), and the backward pass is two more produc
 dW = g·im2colᵀ, and d(im2col) = Wᵀ·g, whose rows col2im adds back onto the pixels
 they were copied from (a pixel inside several windows collects several gradients).
 
-How it is made fast (NumPy only, no Python loop over positions or samples):
+How it is made fast (NumPy only; no Python loop over output positions or samples):
 
 * im2col is one copy of a ``sliding_window_view`` (a strided view of all windows);
   col2im and the pools loop only over the kh·kw kernel taps, each step one
   vectorised slice of the whole batch.
-* Internally the unfolded matrix is stored transposed, (C·kh·kw, N·OH·OW): OpenBLAS
-  multiplies a short-and-very-wide matrix about ten times faster than the tall-and-
-  narrow textbook layout with the same numbers (measured: 1 ms versus 11 ms for the
-  first layer of SimpleConvNet at batch 100). The product then comes out as
-  (out_channels, N, OH, OW) in memory, which is returned as a transposed *view* of
-  shape (N, C, H, W): no copy. Elementwise operations keep that memory order, so the
-  gradient arriving at the backward pass has it too and reshapes to a matrix for free.
-  ``im2col()`` still returns the textbook's (N·OH·OW, C·kh·kw) matrix, as a view.
-* Everything stays in the input's dtype (float32 in, float32 out).
+* The unfolded matrix is stored transposed, (C·kh·kw, OH·OW·N): OpenBLAS multiplies
+  this short, very wide matrix about ten times faster than the textbook's tall, narrow
+  one holding the same numbers (1 ms versus 11 ms for SimpleConvNet's convolution at
+  batch 100 on a 2-core machine).
+* Arrays are stored batch-innermost, (C, H, W, N) in memory, while their shape stays
+  (N, C, H, W) (a transposed view; see "memory layout" below). The product above comes
+  out in that order, so a convolution's output is a free view; and every slice that
+  im2col, col2im and the pools take has long contiguous runs, which NumPy's loops
+  process several times faster than NCHW's short image rows.
+* Pooling works on strided views of the input, one per kernel tap (no unfolded copy);
+  the max-pool's winner per window is counted with comparisons, not found by argmax.
+* Only the gradients that are needed are computed, and everything stays in the
+  input's dtype (float32 in, float32 out).
 
 Double backward: the backward of a convolution is itself made of two operations, the
 transposed convolution (the gradient for the input) and the weight gradient. The three
@@ -50,7 +54,8 @@ Pair = int | Sequence[int]
 # --------------------------------------------------------------------------- geometry
 def _pair(value: Pair, name: str, op: str, minimum: int) -> tuple[int, int]:
     """``value`` as (height, width): an int is used for both."""
-    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
+    pair = (value, value) if isinstance(value, (int, np.integer)) else \
+        tuple(value) if isinstance(value, (tuple, list)) else (value,)
     if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
                                  for v in pair):
         raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
@@ -125,14 +130,18 @@ def _new_images(shape: tuple[int, ...], dtype: np.dtype, fill: float | None) -> 
     """A new (N, C, H, W) array stored batch-innermost, filled with ``fill`` (None:
     uninitialised)."""
     n, c, h, w = shape
-    out = np.empty((c, h, w, n), dtype=dtype) if fill is None else \
-        np.full((c, h, w, n), fill, dtype=dtype)
+    if fill is None:
+        out = np.empty((c, h, w, n), dtype=dtype)
+    elif fill == 0:
+        out = np.zeros((c, h, w, n), dtype=dtype)  # calloc: zeroed pages come for free
+    else:
+        out = np.full((c, h, w, n), fill, dtype=dtype)
     return out.transpose(3, 0, 1, 2)
 
 
 def _pad(x: np.ndarray, padding: tuple[int, int], fill: float) -> np.ndarray:
-    """``x`` with ``padding`` rows/columns of ``fill`` around each image, batch-innermost
-    (``x`` itself when there is nothing to do)."""
+    """``x`` with ``padding`` rows/columns of ``fill`` around each image, stored
+    batch-innermost (no copy without padding when ``x`` already is)."""
     ph, pw = padding
     if ph == 0 and pw == 0:
         return _batch_innermost(x)
@@ -148,44 +157,47 @@ def _scatter_taps(piece: Callable[[int, int, int], np.ndarray], input_shape: tup
     pixels that tap read, and return the (N, C, H, W) sums (padding cut off).
 
     The adjoint of reading the taps: the one loop behind col2im and the pools'
-    gradients (kh·kw vectorised additions; windows may overlap, so it adds).
+    gradients (kh·kw vectorised steps). Where windows overlap a pixel collects several
+    pieces, so they are added; where they do not (stride ≥ kernel span), each pixel gets
+    at most one and the pieces are simply written, and when the windows tile the whole
+    padded image not even zeros are needed first.
     """
     n, c, h, w = input_shape
-    ph, pw = window.padding
-    out = _new_images((n, c, h + 2 * ph, w + 2 * pw), dtype, 0.0)
+    (ph, pw), span, stride = window.padding, window.span(), window.stride
+    padded = (h + 2 * ph, w + 2 * pw)
+    overlap = stride[0] < span[0] or stride[1] < span[1]
+    tiled = stride == span and padded == (out_size[0] * stride[0], out_size[1] * stride[1])
+    out = _new_images((n, c, *padded), dtype, None if tiled else 0.0)
     for k, i, j, rows, cols in window.taps(out_size):
-        out[:, :, rows, cols] += piece(k, i, j)
+        if overlap:
+            out[:, :, rows, cols] += piece(k, i, j)
+        else:
+            out[:, :, rows, cols] = piece(k, i, j)
     return out[:, :, ph:ph + h, pw:pw + w]
-
-
-def _windows(x: np.ndarray, window: Window, fill: float = 0.0) -> np.ndarray:
-    """Every window of ``x`` (padded with ``fill``) as a strided view of shape
-    (N, C, OH, OW, kh, kw): no copy yet."""
-    (sh, sw), (dh, dw) = window.stride, window.dilation
-    padded = _pad(x, window.padding, fill)
-    # (N, C, OH', OW', span_h, span_w): the windows at every position, undilated
-    view = sliding_window_view(padded, window.span(), axis=(2, 3))
-    return view[:, :, ::sh, ::sw, ::dh, ::dw]  # the windows at the stride, taps at the dilation
 
 
 def _unfold(x: np.ndarray, window: Window) -> np.ndarray:
     """im2col, transposed: a contiguous (C, kh, kw, OH, OW, N) array, whose reshape to
     (C·kh·kw, OH·OW·N) has one column per receptive field."""
-    return np.ascontiguousarray(_windows(x, window).transpose(1, 4, 5, 2, 3, 0))
+    (sh, sw), (dh, dw) = window.stride, window.dilation
+    padded = _pad(x, window.padding, 0.0)
+    # (N, C, OH', OW', span_h, span_w): the windows at every position, undilated: a view
+    view = sliding_window_view(padded, window.span(), axis=(2, 3))
+    view = view[:, :, ::sh, ::sw, ::dh, ::dw]  # the windows at the stride, taps at the dilation
+    return np.ascontiguousarray(view.transpose(1, 4, 5, 2, 3, 0))  # the one copy
 
 
-def _pool_taps(x: np.ndarray, window: Window, fill: float) -> np.ndarray:
-    """The windows as a (kh·kw, N, C, OH, OW) array: tap k of every window, stored
-    contiguously per tap (batch-innermost).
+def _tap_views(x: np.ndarray, window: Window, fill: float) -> list[np.ndarray]:
+    """Tap k of every window, for each k in row-major order: strided (N, C, OH, OW)
+    views of ``x`` padded with ``fill`` (no copies).
 
-    One strided copy, after which pooling is elementwise work on contiguous blocks.
-    Working on the strided taps directly is several times slower (NumPy has no SIMD
-    loops for strided operands), and a masked assignment is slower still.
+    Stored batch-innermost, each view has contiguous runs of N values, so NumPy's
+    vectorised loops work on them directly; pooling is then a few elementwise
+    operations per tap, with no unfolded copy of the input.
     """
-    view = _windows(x, window, fill)
-    n, c, oh, ow = view.shape[:4]
-    taps = np.ascontiguousarray(view.transpose(4, 5, 1, 2, 3, 0))  # (kh, kw, C, OH, OW, N)
-    return taps.reshape(-1, c, oh, ow, n).transpose(0, 4, 1, 2, 3)
+    padded = _pad(x, window.padding, fill)
+    out_size = window.output_size(x.shape, "pooling")
+    return [padded[:, :, rows, cols] for _, _, _, rows, cols in window.taps(out_size)]
 
 
 def _fold(cols: np.ndarray, input_shape: tuple[int, ...], window: Window) -> np.ndarray:
@@ -359,11 +371,6 @@ class Col2Im(Function):
 
 
 # --------------------------------------------------------------------------- pooling
-def _tap_masks(winners: np.ndarray, taps: int) -> np.ndarray:
-    """(taps, N, C, OH, OW) booleans: mask k is True where tap k is the chosen one."""
-    return winners == np.arange(taps, dtype=winners.dtype).reshape(-1, 1, 1, 1, 1)
-
-
 class PoolSelect(Function):
     """Read each window's value at a fixed tap (``winners[n, c, oh, ow]`` = k): the
     linear operation behind max-pooling once the maxima are known."""
@@ -375,8 +382,11 @@ class PoolSelect(Function):
 
     def forward(self, x):
         self.input_shape = x.shape
-        taps = _pool_taps(x, self.window, 0.0)
-        return (taps * _tap_masks(self.winners, len(taps))).sum(axis=0)
+        taps = _tap_views(x, self.window, 0.0)
+        out = taps[0] * (self.winners == 0)
+        for k, tap in enumerate(taps[1:], start=1):
+            out += tap * (self.winners == k)
+        return out
 
     def backward(self, g):
         return PoolScatter(self.window, self.winners, self.input_shape)(g)
@@ -394,15 +404,17 @@ class MaxPool2d(PoolSelect):
     def forward(self, x):
         self.input_shape = x.shape
         lowest = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
-        taps = _pool_taps(x, self.window, lowest)  # padding never wins
-        out = taps.max(axis=0)
+        taps = _tap_views(x, self.window, lowest)  # padding never wins
+        out = taps[0].copy(order="K")
+        for tap in taps[1:]:
+            np.maximum(out, tap, out=out)
         # The first maximum's tap = how many leading taps are all below the maximum.
-        # Counting with vectorised comparisons is much faster than argmax over the
-        # short tap axis or than masked assignments.
+        # Counting with vectorised comparisons is much faster than an argmax over the
+        # taps or than masked assignments.
         below = taps[0] < out
         winners = below.astype(np.min_scalar_type(len(taps) - 1))
-        for k in range(1, len(taps) - 1):
-            below &= taps[k] < out
+        for tap in taps[1:-1]:
+            below &= tap < out
             winners += below
         self.winners = winners
         return out
@@ -438,8 +450,10 @@ class AvgPool2d(Function):
 
     def forward(self, x):
         self.input_shape = x.shape
-        taps = _pool_taps(x, self.window, 0.0)
-        out = taps.sum(axis=0)
+        taps = _tap_views(x, self.window, 0.0)
+        out = taps[0].copy(order="K")
+        for tap in taps[1:]:
+            out += tap
         out *= 1.0 / len(taps)
         return out
 
@@ -485,6 +499,12 @@ def conv2d(x: Any, weight: Tensor, bias: Tensor | None = None, stride: Pair = 1,
     weight = as_tensor(weight)
     x = as_tensor(x, like=weight)
     _check_images(x, "conv2d")
+    if x.dtype.kind != "f" and weight.dtype.kind == "f":
+        x = x.astype(weight.dtype)  # integer pixels: compute in the weight's precision
+    elif x.dtype != weight.dtype:
+        raise TypeError(f"conv2d: the input has dtype {x.dtype} but the weight has "
+                        f"{weight.dtype}; convert one of them, e.g. "
+                        f"x.astype('{weight.dtype}')")
     if weight.ndim != 4:
         raise ValueError(f"conv2d: the weight must have shape (out_channels, "
                          f"in_channels/groups, kh, kw), got {weight.shape}")
@@ -536,6 +556,9 @@ def avg_pool2d(x: Any, kernel_size: Pair, stride: Pair | None = None,
     """The mean of each kernel_size window (stride defaults to kernel_size); zero
     padding is counted in the mean, as in PyTorch's default."""
     x = as_tensor(x)
+    if x.dtype.kind != "f":
+        raise TypeError(f"avg_pool2d: needs floating-point input, got dtype {x.dtype}; "
+                        "convert it with x.astype('float32')")
     return AvgPool2d(_pool_window(x, kernel_size, stride, padding, "avg_pool2d"))(x)
 
 

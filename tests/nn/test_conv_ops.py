@@ -110,11 +110,19 @@ def test_conv2d_second_backward_with_retain_graph(rng):
     np.testing.assert_allclose(w.grad.data, 2 * first)
 
 
-def test_conv2d_int_input_with_float_weight(rng):
+def test_conv2d_dtypes(rng):
+    """Integer pixels are computed in the weight's precision; two different float
+    precisions are an error rather than a silent float64 network."""
     x = np.arange(2 * 1 * 4 * 4).reshape(2, 1, 4, 4)
-    w = Tensor(np.ones((1, 1, 2, 2), dtype=np.float32))
-    y = F.conv2d(x.astype(np.float32), w)
-    assert y.shape == (2, 1, 3, 3) and y.data[0, 0, 0, 0] == 0 + 1 + 4 + 5
+    w = Tensor(np.ones((1, 1, 2, 2), dtype=np.float32), requires_grad=True)
+    y = F.conv2d(x, w)
+    assert y.dtype == np.float32 and y.shape == (2, 1, 3, 3)
+    assert y.data[0, 0, 0, 0] == 0 + 1 + 4 + 5
+    with pytest.raises(TypeError, match="input has dtype float64 but the weight has float32"):
+        F.conv2d(x.astype(np.float64), w)
+    with pytest.raises(TypeError, match="avg_pool2d: needs floating-point input"):
+        F.avg_pool2d(x, 2)
+    np.testing.assert_array_equal(F.max_pool2d(x, 2).data[0, 0], [[5, 7], [13, 15]])
 
 
 # --------------------------------------------------------------------------- double backward
