@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.tensor import Tensor, no_grad, run_backward
+from chainrule.tensor import Tensor, no_grad, run_backward, topological_order
 
 __all__ = [
     "Node",
@@ -188,23 +188,9 @@ def _expression(fn: Any, inputs: list[str]) -> str:
 
 
 def _walk(root: Tensor, inputs_of: Callable[[Tensor], Iterable[Tensor]]) -> list[Tensor]:
-    """Every tensor ``root`` was computed from, inputs before the results that use them
-    (an iterative depth-first search: deep graphs need no recursion)."""
-    order: list[Tensor] = []
-    seen: set[int] = set()
-    stack: list[tuple[Tensor, bool]] = [(root, False)]
-    while stack:
-        t, inputs_done = stack.pop()
-        if inputs_done:
-            order.append(t)
-            continue
-        if id(t) in seen:
-            continue
-        seen.add(id(t))
-        stack.append((t, True))
-        # reversed, so that the first argument is visited (and numbered) first
-        stack.extend((x, False) for x in reversed(list(inputs_of(t))) if id(x) not in seen)
-    return order
+    """Every tensor ``root`` was computed from, inputs before the results that use them,
+    the first argument of each operation visited (and numbered) first."""
+    return topological_order(root, lambda t: reversed(list(inputs_of(t))))
 
 
 def _creator_inputs(t: Tensor) -> tuple[Tensor, ...]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -362,10 +362,12 @@ class Function:
 
 
 # --------------------------------------------------------------------------- backward pass
-def _topological_order(root: Tensor) -> list[Tensor]:
-    """Every tensor ``root`` depends on that requires grad, inputs before outputs.
+def topological_order(root: Tensor,
+                      inputs_of: Callable[[Tensor], Iterable[Tensor]]) -> list[Tensor]:
+    """``root`` and every tensor it was computed from, each after all of its inputs.
 
-    Iterative depth-first search (no recursion), so a chain of 100,000 operations works.
+    ``inputs_of(t)`` names the tensors to follow from ``t``. An iterative depth-first
+    search (no recursion), so a chain of 100,000 operations works.
     """
     order: list[Tensor] = []
     visited: set[int] = set()
@@ -379,19 +381,22 @@ def _topological_order(root: Tensor) -> list[Tensor]:
             continue
         visited.add(id(node))
         stack.append((node, True))
-        fn = node.creator
-        if fn is None:
-            continue
-        if fn.inputs is None:
-            raise RuntimeError(
-                "trying to backward through the graph a second time, but its intermediate "
-                "values were freed by the first backward(); call the first "
-                "backward(retain_graph=True) if you need to backpropagate twice"
-            )
-        for x in fn.inputs:
-            if x.requires_grad and id(x) not in visited:
-                stack.append((x, False))
+        stack.extend((x, False) for x in inputs_of(node) if id(x) not in visited)
     return order
+
+
+def _differentiable_inputs(node: Tensor) -> list[Tensor]:
+    """The inputs backward must visit: those that require grad."""
+    fn = node.creator
+    if fn is None:
+        return []
+    if fn.inputs is None:
+        raise RuntimeError(
+            "trying to backward through the graph a second time, but its intermediate "
+            "values were freed by the first backward(); call the first "
+            "backward(retain_graph=True) if you need to backpropagate twice"
+        )
+    return [x for x in fn.inputs if x.requires_grad]
 
 
 def run_backward(root: Tensor, grad: Any = None, retain_graph: bool = False,
@@ -428,7 +433,7 @@ def run_backward(root: Tensor, grad: Any = None, retain_graph: bool = False,
             raise ValueError(f"backward(grad=...) needs a gradient of the output's shape "
                              f"{root.shape}, got {grad_t.shape}")
 
-    order = _topological_order(root)
+    order = topological_order(root, _differentiable_inputs)
     grads: dict[int, Tensor] = {id(root): grad_t}
     captured: dict[int, Tensor] = {}
     capture_ids = None if capture is None else {id(t) for t in capture}

@@ -14,7 +14,7 @@ MODELS = ("two-layer", "mlp", "cnn", "deep-cnn")
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
 
 # Settings a newcomer gets without asking: enough epochs to learn each dataset well.
-DEFAULT_EPOCHS = {"digits": 30, "mnist": 17, "fashion-mnist": 17, "spiral": 300,
+DEFAULT_EPOCHS = {"digits": 100, "mnist": 17, "fashion-mnist": 17, "spiral": 300,
                   "xor": 2000}
 
 

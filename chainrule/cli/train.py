@@ -118,7 +118,7 @@ def command(dataset: str, model: str, hidden: list[int] | None, activation: str,
 
     class PrintEpoch(Callback):
         def on_epoch_end(self, epoch: int, record: dict[str, float]) -> None:
-            if n_epochs > 30 and epoch % max(1, n_epochs // 10) and epoch != n_epochs:
+            if n_epochs > 20 and epoch % max(1, n_epochs // 10) and epoch != n_epochs:
                 return
             click.echo(f"epoch {epoch:>4}/{n_epochs}  loss {record['train_loss']:.4f}  "
                        f"train acc {record['train_accuracy']:.4f}  "

@@ -13,17 +13,12 @@ import numpy as np
 
 import chainrule.functional as F
 from chainrule.nn.init import RngLike, get_initializer, make_rng, zeros_
+from chainrule.nn.layers import _check_positive
 from chainrule.nn.module import Module, Parameter, as_input
 from chainrule.ops.conv import Pair, Window
 from chainrule.tensor import Tensor
 
 __all__ = ["Conv2d", "Convolution", "MaxPool2d", "AvgPool2d", "Pooling"]
-
-
-def _positive(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
 
 
 class Conv2d(Module):
@@ -43,9 +38,9 @@ class Conv2d(Module):
                  seed: int | None = None, rng: RngLike = None,
                  dtype: Any = np.float32) -> None:
         super().__init__()
-        self.in_channels = _positive("in_channels", in_channels)
-        self.out_channels = _positive("out_channels", out_channels)
-        self.groups = _positive("groups", groups)
+        self.in_channels = _check_positive("in_channels", in_channels)
+        self.out_channels = _check_positive("out_channels", out_channels)
+        self.groups = _check_positive("groups", groups)
         if in_channels % groups or out_channels % groups:
             raise ValueError(f"groups={groups} must divide both in_channels={in_channels} "
                              f"and out_channels={out_channels}")
