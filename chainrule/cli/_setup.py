@@ -12,6 +12,7 @@ import numpy as np
 DATASETS = ("digits", "mnist", "fashion-mnist", "spiral", "xor")
 MODELS = ("two-layer", "mlp", "cnn", "deep-cnn")
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
+LR_SCHEDULES = ("constant", "cosine", "step")
 
 # Settings a newcomer gets without asking: enough epochs to learn each dataset well.
 DEFAULT_EPOCHS = {"digits": 100, "mnist": 17, "fashion-mnist": 17, "spiral": 300,
@@ -36,6 +37,7 @@ class RunConfig:
     seed: int = 0
     data_dir: str | None = None
     subset: int | None = None
+    lr_schedule: str = "constant"
 
     def resolved_epochs(self) -> int:
         return self.epochs if self.epochs is not None else DEFAULT_EPOCHS[self.dataset]
@@ -123,3 +125,19 @@ def build_optimizer(config: RunConfig, model: Any) -> Any:
 
     return get_optimizer(config.optimizer, model.parameters(), lr=config.lr,
                          weight_decay=config.weight_decay)
+
+
+def build_scheduler(config: RunConfig, optimizer: Any) -> Any:
+    """The per-epoch learning-rate schedule: constant, cosine annealing to zero over the
+    run, or a step decay (×0.1 after each third of the run)."""
+    from chainrule.optim.lr_scheduler import CosineAnnealingLR, StepLR
+
+    epochs = config.resolved_epochs()
+    if config.lr_schedule == "constant":
+        return None
+    if config.lr_schedule == "cosine":
+        return CosineAnnealingLR(optimizer, T_max=epochs)
+    if config.lr_schedule == "step":
+        return StepLR(optimizer, step_size=max(1, epochs // 3), gamma=0.1)
+    raise ValueError(f"unknown learning-rate schedule {config.lr_schedule!r}; valid: "
+                     f"{', '.join(LR_SCHEDULES)}")

@@ -11,11 +11,13 @@ import click
 from chainrule.cli._setup import (
     DATASETS,
     DEFAULT_EPOCHS,
+    LR_SCHEDULES,
     MODELS,
     OPTIMIZERS,
     RunConfig,
     build_model,
     build_optimizer,
+    build_scheduler,
     load_data,
 )
 
@@ -58,6 +60,10 @@ def _positive(kind: type) -> click.ParamType:
               show_default=True)
 @click.option("--lr", type=_positive(float), default=0.1, show_default=True,
               help="Learning rate.")
+@click.option("--lr-schedule", type=click.Choice(LR_SCHEDULES), default="constant",
+              show_default=True,
+              help="cosine: anneal the learning rate to 0 over the run; step: ×0.1 after "
+                   "each third of the run.")
 @click.option("--batch-size", type=_positive(int), default=100, show_default=True)
 @click.option("--epochs", type=_positive(int), default=None,
               help="Passes over the training data  [default: " + ", ".join(
@@ -79,7 +85,7 @@ def _positive(kind: type) -> click.ParamType:
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar per epoch  [default: on a terminal]")
 def command(dataset: str, model: str, hidden: list[int] | None, activation: str,
-            optimizer: str, lr: float, batch_size: int, epochs: int | None,
+            optimizer: str, lr: float, lr_schedule: str, batch_size: int, epochs: int | None,
             weight_decay: float, dropout: float, batch_norm: bool, seed: int,
             data_dir: str | None, subset: int | None, out: str | None,
             progress: bool | None) -> None:
@@ -100,13 +106,14 @@ def command(dataset: str, model: str, hidden: list[int] | None, activation: str,
                        activation=activation, optimizer=optimizer, lr=lr,
                        batch_size=batch_size, epochs=epochs, weight_decay=weight_decay,
                        dropout=dropout, batch_norm=batch_norm, seed=seed, data_dir=data_dir,
-                       subset=subset)
+                       subset=subset, lr_schedule=lr_schedule)
     try:
         data = load_data(config)
         net = build_model(config, data)
     except (FileNotFoundError, ValueError) as error:
         raise click.ClickException(str(error)) from None
     opt = build_optimizer(config, net)
+    scheduler = build_scheduler(config, opt)
     train_loader = DataLoader(TensorDataset(data.x_train, data.y_train),
                               batch_size=min(batch_size, len(data.x_train)), shuffle=True,
                               seed=seed)
@@ -114,7 +121,9 @@ def command(dataset: str, model: str, hidden: list[int] | None, activation: str,
     n_epochs = config.resolved_epochs()
     click.echo(f"{dataset}: {len(data.x_train)} training and {len(data.x_test)} test "
                f"samples; {model} network with {net.num_parameters():,} parameters; "
-               f"{optimizer} lr={lr}, batch {batch_size}, {n_epochs} epochs")
+               f"{optimizer} lr={lr}"
+               + (f" ({lr_schedule} schedule)" if lr_schedule != "constant" else "")
+               + f", batch {batch_size}, {n_epochs} epochs")
 
     class PrintEpoch(Callback):
         def on_epoch_end(self, epoch: int, record: dict[str, float]) -> None:
@@ -127,7 +136,8 @@ def command(dataset: str, model: str, hidden: list[int] | None, activation: str,
     started = time.perf_counter()
     try:
         history = fit(net, CrossEntropyLoss(), opt, train_loader, n_epochs,
-                      val_loader=test_loader, callbacks=[PrintEpoch()], progress=progress)
+                      val_loader=test_loader, scheduler=scheduler, callbacks=[PrintEpoch()],
+                      progress=progress)
     except TrainingDiverged as error:
         raise click.ClickException(str(error)) from None
     seconds = time.perf_counter() - started

@@ -31,12 +31,15 @@ def test_default_run_trains_digits_and_prints_test_accuracy():
 def test_run_folder_has_config_history_checkpoint_and_picture(tmp_path):
     out = tmp_path / "run"
     result = run("--model", "mlp", "--hidden", "32,16", "--optimizer", "adam", "--lr",
-                 "0.01", "--epochs", "3", "--batch-norm", "--out", str(out))
+                 "0.01", "--lr-schedule", "cosine", "--epochs", "3", "--batch-norm",
+                 "--out", str(out))
     assert result.exit_code == 0, result.output
     config = json.loads((out / "config.json").read_text())
     assert config["hidden"] == [32, 16] and config["optimizer"] == "adam"
     assert (out / "history.csv").read_text().startswith("epoch,train_loss")
-    assert len(json.loads((out / "history.json").read_text())["epochs"]) == 3
+    epochs = json.loads((out / "history.json").read_text())["epochs"]
+    # cosine annealing over 3 epochs: lr·(1 + cos(πk/3))/2 for k = 0, 1, 2
+    assert [round(row["lr"], 6) for row in epochs] == [0.01, 0.0075, 0.0025]
     assert (out / "model.npz").stat().st_size > 0
     assert (out / "learning_curve.png").read_bytes()[:4] == b"\x89PNG"
 
@@ -47,6 +50,7 @@ def test_run_folder_has_config_history_checkpoint_and_picture(tmp_path):
     (["--lr", "-1"], "lr"),
     (["--hidden", "ten"], "ten"),
     (["--batch-size", "0"], "batch-size"),
+    (["--lr-schedule", "linear"], "lr-schedule"),
 ])
 def test_bad_arguments_exit_with_status_2(args, message):
     result = run(*args)
