@@ -342,8 +342,6 @@ def gradcheck_model(model: Any, loss_fn: Callable[[Tensor, Any], Tensor], x: Any
     """
     import copy
 
-    from chainrule.train import _generators  # the model's random generators, by name
-
     if sample is not None and (isinstance(sample, bool) or not isinstance(sample, int)
                                or sample < 1):
         raise ValueError(f"sample must be a positive number of elements per parameter or "
@@ -356,7 +354,7 @@ def gradcheck_model(model: Any, loss_fn: Callable[[Tensor, Any], Tensor], x: Any
     if not params:
         raise ValueError("the model has no parameters that require grad")
     x64, t64 = _float64_array(x), _float64_array(t)
-    generators = _generators(net, [])
+    generators = dict(net.named_generators())
     states = {name: g.bit_generator.state for name, g in generators.items()}
 
     def loss() -> Tensor:

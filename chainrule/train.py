@@ -243,12 +243,8 @@ def predict(model: Any, inputs: Any, batch_size: int = 1000) -> np.ndarray:
 # --------------------------------------------------------------------------- checkpoints
 def _generators(model: Any, loaders: Sequence[Any]) -> dict[str, np.random.Generator]:
     """Every NumPy random generator that training draws from, by a stable name."""
-    found: dict[str, np.random.Generator] = {}
-    modules = model.named_modules() if hasattr(model, "named_modules") else [("", model)]
-    for prefix, module in modules:
-        for attr, value in vars(module).items():
-            if isinstance(value, np.random.Generator):
-                found[f"model.{prefix}.{attr}" if prefix else f"model.{attr}"] = value
+    found = {f"model.{name}": g for name, g in model.named_generators()} \
+        if hasattr(model, "named_generators") else {}
     for i, loader in enumerate(loaders):
         for attr, value in vars(loader).items():
             if isinstance(value, np.random.Generator):

@@ -271,6 +271,15 @@ class Module:
         """Every buffer with its dotted name (``bn.running_mean``)."""
         yield from self._named_members(("_buffers",), prefix, recurse)
 
+    def named_generators(self) -> Iterator[tuple[str, np.random.Generator]]:
+        """Every NumPy random generator held by this module or its submodules (Dropout's
+        masks), by dotted name: saving and restoring their states makes random layers
+        repeatable (exact resume, fixed masks in a gradient check)."""
+        for prefix, module in self.named_modules():
+            for attr, value in vars(module).items():
+                if isinstance(value, np.random.Generator):
+                    yield (f"{prefix}.{attr}" if prefix else attr), value
+
     def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
         """Every buffer."""
         for _, buffer in self.named_buffers(recurse=recurse):
