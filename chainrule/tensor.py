@@ -470,12 +470,14 @@ def run_backward(root: Tensor, grad: Any = None, retain_graph: bool = False,
             for x, gx, need in zip(fn.inputs, input_grads, fn.needs_input_grad):
                 if not need or gx is None:
                     continue
-                if gx.shape != x.shape:  # undo broadcasting: sum over expanded axes
+                x_data = x.data
+                if gx.data.shape != x_data.shape:  # undo broadcasting: sum expanded axes
                     if tracer is not None:
                         tracer.summed(x, gx.shape, x.shape)
-                    gx = sum_to(gx, x.shape)
-                if gx.dtype != x.dtype:  # a float64 input must not make a float32 grad
-                    gx = gx.astype(x.dtype)
+                    gx = sum_to(gx, x_data.shape)
+                if gx.data.dtype is not x_data.dtype and gx.data.dtype != x_data.dtype:
+                    gx = gx.astype(x_data.dtype)  # a float64 input must not make a
+                    # float32 parameter's gradient float64
                 previous = grads.get(id(x))
                 # a value used in several places receives the sum of their gradients
                 grads[id(x)] = gx if previous is None else previous + gx
