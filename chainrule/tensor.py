@@ -381,7 +381,9 @@ def topological_order(root: Tensor,
             continue
         visited.add(id(node))
         stack.append((node, True))
-        stack.extend((x, False) for x in inputs_of(node) if id(x) not in visited)
+        for x in inputs_of(node):
+            if id(x) not in visited:
+                stack.append((x, False))
     return order
 
 
@@ -425,7 +427,7 @@ def run_backward(root: Tensor, grad: Any = None, retain_graph: bool = False,
                 f"this tensor has shape {root.shape}; pass grad= of that shape, or reduce "
                 "it first with .sum() or .mean()"
             )
-        grad_t = Tensor._wrap(np.ones_like(root.data))
+        grad_t = Tensor._wrap(np.ones(root.data.shape, dtype=root.data.dtype))
     else:
         grad_t = grad if isinstance(grad, Tensor) else Tensor(np.asarray(grad,
                                                                          dtype=root.dtype))

@@ -58,7 +58,7 @@ class Linear(Function):
                  gb)[:len(needs)]
         if recording:
             return grads
-        return tuple(None if a is None else Tensor._wrap(a) for a in grads)
+        return tuple([None if a is None else Tensor._wrap(a) for a in grads])
 
 
 def linear(x: Any, weight: Tensor, bias: Tensor | None = None) -> Tensor:
@@ -151,11 +151,12 @@ def logsumexp(x: Any, axis: int | tuple[int, ...] | None = None,
 
 # --------------------------------------------------------------------------- losses
 def _reduce(values: np.ndarray, reduction: str) -> np.ndarray:
+    if reduction == "none":
+        return values
+    total = np.add.reduce(values, axis=None)  # (cheaper than ndarray.mean's wrapper)
     if reduction == "mean":
-        return np.asarray(values.mean(), dtype=values.dtype)
-    if reduction == "sum":
-        return np.asarray(values.sum(), dtype=values.dtype)
-    return values
+        total = total * (1.0 / max(values.size, 1)) if values.size else total * np.nan
+    return np.asarray(total, dtype=values.dtype)
 
 
 class CrossEntropy(Function):
@@ -244,8 +245,9 @@ def cross_entropy(logits: Any, target: Any, reduction: str = "mean") -> Tensor:
                 f"cross_entropy: class-index target of shape {t.shape} does not fit logits "
                 f"of shape {logits.shape}; expected target shape {logits.shape[:-1]} "
                 f"(or one-hot of shape {logits.shape})")
-        if t.size and (t.min() < 0 or t.max() >= classes):
-            bad = t.max() if t.max() >= classes else t.min()
+        low, high = (int(t.min()), int(t.max())) if t.size else (0, 0)
+        if low < 0 or high >= classes:
+            bad = high if high >= classes else low
             raise ValueError(f"cross_entropy: target class {bad} is out of range for "
                              f"{classes} classes (valid: 0..{classes - 1})")
     elif t.dtype.kind == "f":
