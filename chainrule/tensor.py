@@ -412,8 +412,6 @@ def run_backward(root: Tensor, grad: Any = None, retain_graph: bool = False,
     ``tracer.node(tensor, grad, fn, input_grads)`` after each node is processed and
     ``tracer.summed(input, from_shape, to_shape)`` where broadcasting is summed away.
     """
-    from chainrule.ops import sum_to  # the one shape operation the engine itself needs
-
     if not root.requires_grad:
         raise ValueError(
             "backward() called on a tensor that does not require grad: none of the "
@@ -512,3 +510,8 @@ def grad(outputs: Tensor, inputs: Sequence[Tensor] | Tensor, grad_outputs: Any =
         raise ValueError(f"inputs {missing} were not used to compute the outputs "
                          "(pass allow_unused=True to get None for them)")
     return results
+
+
+# The one shape operation the engine itself needs. Imported last: the operations are
+# built on the classes above.
+from chainrule.ops.reduction import sum_to  # noqa: E402
