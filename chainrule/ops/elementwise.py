@@ -167,35 +167,25 @@ class Clip(Function):
 
 class Maximum(BinaryElementwise):
     rule = "d max(a,b)/da = 1 where a > b, ½ where a = b, else 0 (and b alike)"
+    pick, wins = staticmethod(np.maximum), staticmethod(np.greater)  # min: below
 
     def forward(self, a, b):
-        return np.maximum(a, b)
+        return self.pick(a, b)
 
     def backward(self, g):
         a, b = self.inputs
-        dtype = g.dtype
-        # ties share the gradient equally, as in PyTorch
-        # 0.5 * bool array would be float64: cast the sum, or float32 grads get promoted
-        share_a = _constant(((a.data > b.data) + 0.5 * (a.data == b.data)).astype(dtype))
+        # ties share the gradient equally, as in PyTorch (0.5 * a bool array would be
+        # float64: cast the sum, or float32 gradients get promoted)
+        share_a = _constant((self.wins(a.data, b.data) + 0.5 * (a.data == b.data))
+                            .astype(g.dtype))
         ga = g * share_a if self.needs_input_grad[0] else None
         gb = g * (1.0 - share_a) if self.needs_input_grad[1] else None
         return ga, gb
 
 
-class Minimum(BinaryElementwise):
+class Minimum(Maximum):
     rule = "d min(a,b)/da = 1 where a < b, ½ where a = b, else 0 (and b alike)"
-
-    def forward(self, a, b):
-        return np.minimum(a, b)
-
-    def backward(self, g):
-        a, b = self.inputs
-        dtype = g.dtype
-        # 0.5 * bool array would be float64: cast the sum, or float32 grads get promoted
-        share_a = _constant(((a.data < b.data) + 0.5 * (a.data == b.data)).astype(dtype))
-        ga = g * share_a if self.needs_input_grad[0] else None
-        gb = g * (1.0 - share_a) if self.needs_input_grad[1] else None
-        return ga, gb
+    pick, wins = staticmethod(np.minimum), staticmethod(np.less)
 
 
 class Where(BinaryElementwise):
