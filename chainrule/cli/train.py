@@ -109,9 +109,12 @@ def command(dataset: str, model: str, hidden: list[int] | None, activation: str,
                        subset=subset, lr_schedule=lr_schedule)
     try:
         data = load_data(config)
-        net = build_model(config, data)
-    except (FileNotFoundError, ValueError) as error:
+    except (FileNotFoundError, ValueError) as error:  # missing or corrupt files
         raise click.ClickException(str(error)) from None
+    try:
+        net = build_model(config, data)
+    except ValueError as error:  # a model that does not fit the data: a usage error
+        raise click.UsageError(str(error)) from None
     opt = build_optimizer(config, net)
     scheduler = build_scheduler(config, opt)
     train_loader = DataLoader(TensorDataset(data.x_train, data.y_train),

@@ -51,6 +51,7 @@ def test_run_folder_has_config_history_checkpoint_and_picture(tmp_path):
     (["--hidden", "ten"], "ten"),
     (["--batch-size", "0"], "batch-size"),
     (["--lr-schedule", "linear"], "lr-schedule"),
+    (["--model", "deep-cnn"], "28×28"),  # digits are 8×8
 ])
 def test_bad_arguments_exit_with_status_2(args, message):
     result = run(*args)
