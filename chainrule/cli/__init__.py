@@ -7,6 +7,7 @@ its own module and calls into the library.
 from __future__ import annotations
 
 import importlib
+import logging
 
 import click
 
@@ -31,6 +32,13 @@ def main() -> None:
       chainrule train                       # two-layer net on the built-in digits
       chainrule train --dataset mnist --data-dir ~/data/mnist --epochs 17
     """
+    # what the library reports (downloads) goes to stderr, prefixed; once per process
+    library_log = logging.getLogger("chainrule")
+    if not library_log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("chainrule: %(message)s"))
+        library_log.addHandler(handler)
+        library_log.setLevel(logging.INFO)
 
 
 for _name in _COMMANDS:

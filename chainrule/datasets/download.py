@@ -10,7 +10,7 @@ leaves a partial file behind. Only the standard library (``urllib.request``) is 
 from __future__ import annotations
 
 import hashlib
-import sys
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,6 +23,7 @@ __all__ = ["download_file", "DOWNLOAD_TIMEOUT"]
 DOWNLOAD_TIMEOUT = 30.0
 _CHUNK = 1 << 20  # read 1 MiB at a time
 _USER_AGENT = "chainrule-datasets/0.1 (Python urllib)"
+_log = logging.getLogger("chainrule.datasets")
 
 
 def _fetch(url: str, out: object, timeout: float) -> str:
@@ -64,8 +65,8 @@ def download_file(filename: str, mirrors: Sequence[str], md5: str, folder: Path 
     failures = []
     for base in mirrors:
         url = base.rstrip("/") + "/" + filename
-        if not quiet:
-            print(f"chainrule: downloading {url}", file=sys.stderr)
+        if not quiet:  # the library reports; the command line decides what people see
+            _log.info("downloading %s", url)
         try:
             # A mismatch raises inside the ``with``, so atomic_writer discards the file.
             with atomic_writer(destination) as out:
