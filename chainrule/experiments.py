@@ -28,14 +28,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from chainrule import plot
-
-if TYPE_CHECKING:  # imported where used: chainrule.cli imports this module
-    from chainrule.cli._setup import Data
+from chainrule.runs import Data, RunConfig, load_data
 
 __all__ = ["EXPERIMENTS", "ExperimentResult", "load_experiment_data", "run_experiment",
            "optimizers", "init", "batchnorm", "overfit", "hyperparams", "format_table"]
@@ -105,7 +103,6 @@ def load_experiment_data(dataset: str | None = None, data_dir: str | None = None
     downloaded here: ``"mnist"`` without the files raises ``DatasetNotFoundError``,
     whose message says where the files were looked for and how to get them.
     """
-    from chainrule.cli._setup import RunConfig, load_data
     from chainrule.datasets import DatasetNotFoundError, mnist
 
     if dataset not in (None, "mnist", "digits"):

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from chainrule.cli._setup import RunConfig, build_model, load_data
+from chainrule.runs import RunConfig, build_model, load_data
 
 
 def format_confusion_matrix(matrix: np.ndarray, class_names: list[str]) -> str:

@@ -8,8 +8,8 @@ import json
 import click
 import numpy as np
 
-from chainrule.cli._setup import RunConfig, build_model, load_data
 from chainrule.cli.train import _hidden_sizes  # the same --hidden syntax as `train`
+from chainrule.runs import RunConfig, build_model, load_data
 
 # Models with more elements than this are sampled unless --sample or --full says
 # otherwise: differencing half a million weights one by one takes many minutes.

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from chainrule.cli._setup import (
+from chainrule.runs import (
     DATASETS,
     DEFAULT_EPOCHS,
     LR_SCHEDULES,

@@ -1,6 +1,6 @@
-"""Turning a run configuration (a plain dict, saved as config.json) into data, a model
-and an optimiser. ``chainrule train`` builds runs with it, ``chainrule eval`` rebuilds
-them from a run folder, the experiments reuse it."""
+"""Training runs described as data: a ``RunConfig`` (saved as config.json) turned into
+data, a model, an optimiser and a schedule. ``chainrule train`` builds runs with it,
+``chainrule eval`` rebuilds them from a run folder, the experiments reuse it."""
 
 from __future__ import annotations
 
