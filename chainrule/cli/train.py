@@ -80,14 +80,17 @@ def _positive(kind: type) -> click.ParamType:
 @click.option("--subset", type=_positive(int), default=None,
               help="Train on the first N training samples only (quick tries).")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
-              help="Run folder: config.json, history.csv/json, model.npz, "
-                   "learning_curve.png.")
+              help="Run folder: config.json, a checkpoint after every epoch, "
+                   "history.csv/json, model.npz, learning_curve.png.")
+@click.option("--resume", is_flag=True,
+              help="Continue the run in --out from its last checkpoint (written after "
+                   "every epoch), with the settings saved in its config.json.")
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar per epoch  [default: on a terminal]")
 def command(dataset: str, model: str, hidden: list[int] | None, activation: str,
             optimizer: str, lr: float, lr_schedule: str, batch_size: int, epochs: int | None,
             weight_decay: float, dropout: float, batch_norm: bool, seed: int,
-            data_dir: str | None, subset: int | None, out: str | None,
+            data_dir: str | None, subset: int | None, out: str | None, resume: bool,
             progress: bool | None) -> None:
     """Train a network and print its test accuracy.
 
@@ -96,6 +99,7 @@ def command(dataset: str, model: str, hidden: list[int] | None, activation: str,
       chainrule train
       chainrule train --model mlp --hidden 100,50 --optimizer adam --lr 0.001
       chainrule train --dataset mnist --data-dir ~/data/mnist --out runs/mnist
+      chainrule train --out runs/mnist --resume      # after an interruption
       chainrule train --dataset mnist --model cnn --optimizer adam --lr 0.001 --epochs 5
     """
     from chainrule.data import DataLoader, TensorDataset
@@ -107,6 +111,9 @@ def command(dataset: str, model: str, hidden: list[int] | None, activation: str,
                        batch_size=batch_size, epochs=epochs, weight_decay=weight_decay,
                        dropout=dropout, batch_norm=batch_norm, seed=seed, data_dir=data_dir,
                        subset=subset, lr_schedule=lr_schedule)
+    resume_from = None
+    if resume:
+        config, resume_from = _resumable_run(out, epochs)
     try:
         data = load_data(config)
     except (FileNotFoundError, ValueError) as error:  # missing or corrupt files
@@ -118,15 +125,21 @@ def command(dataset: str, model: str, hidden: list[int] | None, activation: str,
     opt = build_optimizer(config, net)
     scheduler = build_scheduler(config, opt)
     train_loader = DataLoader(TensorDataset(data.x_train, data.y_train),
-                              batch_size=min(batch_size, len(data.x_train)), shuffle=True,
-                              seed=seed)
+                              batch_size=min(config.batch_size, len(data.x_train)),
+                              shuffle=True, seed=config.seed)
     test_loader = DataLoader(TensorDataset(data.x_test, data.y_test), batch_size=1000)
     n_epochs = config.resolved_epochs()
-    click.echo(f"{dataset}: {len(data.x_train)} training and {len(data.x_test)} test "
-               f"samples; {model} network with {net.num_parameters():,} parameters; "
-               f"{optimizer} lr={lr}"
-               + (f" ({lr_schedule} schedule)" if lr_schedule != "constant" else "")
-               + f", batch {batch_size}, {n_epochs} epochs")
+    c = config
+    click.echo(f"{c.dataset}: {len(data.x_train)} training and {len(data.x_test)} test "
+               f"samples; {c.model} network with {net.num_parameters():,} parameters; "
+               f"{c.optimizer} lr={c.lr}"
+               + (f" ({c.lr_schedule} schedule)" if c.lr_schedule != "constant" else "")
+               + f", batch {c.batch_size}, {n_epochs} epochs")
+    if out is not None:  # the settings first: a run killed mid-way can be resumed
+        Path(out).mkdir(parents=True, exist_ok=True)
+        (Path(out) / "config.json").write_text(json.dumps(c.to_dict(), indent=2) + "\n")
+    if resume_from is not None:
+        click.echo(f"resuming from {resume_from}")
 
     class PrintEpoch(Callback):
         def on_epoch_end(self, epoch: int, record: dict[str, float]) -> None:
@@ -140,7 +153,7 @@ def command(dataset: str, model: str, hidden: list[int] | None, activation: str,
     try:
         history = fit(net, CrossEntropyLoss(), opt, train_loader, n_epochs,
                       val_loader=test_loader, scheduler=scheduler, callbacks=[PrintEpoch()],
-                      progress=progress)
+                      progress=progress, checkpoint_dir=out, resume=resume_from)
     except TrainingDiverged as error:
         raise click.ClickException(str(error)) from None
     seconds = time.perf_counter() - started
@@ -149,15 +162,30 @@ def command(dataset: str, model: str, hidden: list[int] | None, activation: str,
                f"({round(result['accuracy'] * result['samples'])}/{result['samples']}) "
                f"after {n_epochs} epochs in {seconds:.1f} s")
     if out is not None:
-        _write_run(Path(out), config, net, history, result)
+        _write_run(Path(out), net, history, result)
 
 
-def _write_run(folder: Path, config: RunConfig, net: object, history: object,
-               result: dict) -> None:
+def _resumable_run(out: str | None, epochs: int | None) -> tuple[RunConfig, Path]:
+    """The saved settings and checkpoint of the run in ``out`` (``--epochs`` may extend
+    it)."""
+    from chainrule.train import CHECKPOINT_NAME
+
+    if out is None:
+        raise click.UsageError("--resume needs --out: the folder of the run to continue")
+    checkpoint = Path(out) / CHECKPOINT_NAME
+    config_file = Path(out) / "config.json"
+    if not checkpoint.exists() or not config_file.exists():
+        raise click.UsageError(f"--resume: {out} has no {CHECKPOINT_NAME} and config.json "
+                               "to continue from (train with --out first)")
+    config = RunConfig.from_dict(json.loads(config_file.read_text()))
+    if epochs is not None:
+        config.epochs = epochs
+    return config, checkpoint
+
+
+def _write_run(folder: Path, net: object, history: object, result: dict) -> None:
     from chainrule.serialization import save
 
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
     history.to_csv(folder / "history.csv")
     history.to_json(folder / "history.json")
     save(net.state_dict(), folder / "model.npz")
@@ -165,5 +193,5 @@ def _write_run(folder: Path, config: RunConfig, net: object, history: object,
         {"test_accuracy": result["accuracy"], "test_samples": result["samples"],
          "confusion_matrix": result["confusion_matrix"].tolist()}, indent=1) + "\n")
     picture = history.plot(folder / "learning_curve.png")
-    click.echo(f"wrote {folder}/: config.json, history.csv, history.json, model.npz, "
-               f"result.json, {Path(picture).name}")
+    click.echo(f"wrote {folder}/: config.json, checkpoint.npz, history.csv, history.json, "
+               f"model.npz, result.json, {Path(picture).name}")

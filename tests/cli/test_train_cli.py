@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -42,6 +43,30 @@ def test_run_folder_has_config_history_checkpoint_and_picture(tmp_path):
     assert [round(row["lr"], 6) for row in epochs] == [0.01, 0.0075, 0.0025]
     assert (out / "model.npz").stat().st_size > 0
     assert (out / "learning_curve.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_resume_continues_an_interrupted_run_exactly(tmp_path):
+    from chainrule.serialization import load
+
+    common = ["--model", "mlp", "--hidden", "16", "--dropout", "0.2", "--subset", "300",
+              "--no-progress"]
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    assert run(*common, "--epochs", "4", "--out", str(straight)).exit_code == 0
+    assert run(*common, "--epochs", "2", "--out", str(split)).exit_code == 0  # "killed"
+    # the saved settings are used: --model etc. need not be given again
+    result = run("--out", str(split), "--resume", "--epochs", "4", "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert "resuming from" in result.output and "epoch    3/4" in result.output
+    assert "epoch    1/4" not in result.output
+    expected, resumed = load(straight / "model.npz"), load(split / "model.npz")
+    for key in expected:
+        np.testing.assert_array_equal(resumed[key], expected[key], err_msg=key)
+
+
+def test_resume_without_a_run_folder_is_a_usage_error(tmp_path):
+    assert run("--resume").exit_code == 2
+    result = run("--resume", "--out", str(tmp_path / "nothing"))
+    assert result.exit_code == 2 and "checkpoint.npz" in result.output
 
 
 @pytest.mark.parametrize("args, message", [
