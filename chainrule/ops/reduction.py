@@ -70,6 +70,11 @@ class BroadcastTo(Function):
         self.input_shape = x.shape
         return np.broadcast_to(x, self.shape)
 
+    def explain_error(self, inputs, error):
+        return ValueError(f"broadcast_to: a tensor of shape {inputs[0].shape} cannot be "
+                          f"broadcast to {self.shape} (sizes must match or be 1, aligned "
+                          "from the right)")
+
     def backward(self, g):
         return sum_to(g, self.input_shape)
 
@@ -161,10 +166,4 @@ def broadcast_to(x: Tensor, shape: tuple[int, ...]) -> Tensor:
     shape = tuple(shape)
     if x.shape == shape:
         return x
-    try:
-        np.broadcast_shapes(x.shape, shape)
-    except ValueError:
-        raise ValueError(f"broadcast_to: a tensor of shape {x.shape} cannot be broadcast "
-                         f"to {shape} (sizes must match or be 1, aligned from the "
-                         "right)") from None
     return BroadcastTo(shape)(x)
