@@ -78,6 +78,8 @@ def test_accuracy_and_confusion_matrix_by_hand():
                                   [[1, 1], [0, 1]])
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning",
+                            "ignore:invalid value encountered:RuntimeWarning")
 def test_nan_loss_stops_with_advice(digit_data):
     model, _, _, train, _ = make_run(digit_data, dropout=0.0)
     opt = optim.SGD(model.parameters(), lr=1e12)
