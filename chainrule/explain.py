@@ -314,12 +314,23 @@ class Step:
 
 
 class _Recorder:
-    """The tracer ``run_backward`` reports to; builds the ``Step``s."""
+    """The tracer ``run_backward`` reports to; builds the ``Step``s.
+
+    The engine reports each operation it processes. A leaf gets its step as soon as
+    the last operation that uses it has sent its gradient (the graph snapshot says how
+    many uses there are), so each leaf appears once, with every contribution summed.
+    """
 
     def __init__(self, nodes: list[Node], index: dict[int, int]) -> None:
         self.nodes, self.index = nodes, index
         self.steps: list[Step] = []
         self.received: dict[int, list[Use]] = {}  # node index -> contributions so far
+        self.uses_left: dict[int, int] = {}  # leaf index -> contributions still to come
+        for n in nodes:
+            for i in n.inputs:
+                if nodes[i].kind == "leaf":
+                    self.uses_left[i] = self.uses_left.get(i, 0) + 1
+        self.leaves: dict[int, Tensor] = {}  # leaves that received something, by index
 
     def summed(self, x: Tensor, from_shape: tuple[int, ...], to_shape: tuple[int, ...]) -> None:
         # node() below sees the same unsummed gradient and notes the shapes itself
@@ -327,18 +338,44 @@ class _Recorder:
 
     def node(self, tensor: Tensor, grad: Tensor, fn: Any, input_grads: tuple) -> None:
         node = self.nodes[self.index[id(tensor)]]
-        step = Step(number=len(self.steps) + 1, node=node,
-                    upstream=np.array(grad.data, copy=True),
+        self._step(node, tensor, np.array(grad.data, copy=True))
+        if fn is None:  # backward() started at a leaf
+            return
+        step = self.steps[-1]
+        completed = []
+        for position, (x, gx, need) in enumerate(zip(fn.inputs, input_grads,
+                                                     fn.needs_input_grad)):
+            if need and gx is not None:
+                role = _role(position, len(fn.inputs))
+                send = self._send(node, position, role, x, gx, grad)
+                step.sends.append(send)
+                target = send.input_index
+                if target in self.uses_left:
+                    self.leaves[target] = x
+                    self.uses_left[target] -= 1
+                    if self.uses_left[target] == 0:
+                        completed.append(target)
+        for target in completed:
+            self._leaf_step(target)
+
+    def finish(self) -> None:
+        """Steps for leaves still waiting (some use sent no gradient)."""
+        for target in list(self.leaves):
+            self._leaf_step(target)
+
+    def _leaf_step(self, target: int) -> None:
+        uses = self.received.get(target, [])
+        upstream = uses[0].grad.copy()
+        for use in uses[1:]:
+            upstream = upstream + use.grad
+        self._step(self.nodes[target], self.leaves.pop(target), upstream)
+
+    def _step(self, node: Node, tensor: Tensor, upstream: np.ndarray) -> None:
+        step = Step(number=len(self.steps) + 1, node=node, upstream=upstream,
                     uses=self.received.pop(node.index, []))
         node.grad = step.upstream
-        if tensor.grad is not None and (fn is None or tensor._retains_grad):
+        if tensor.grad is not None and (tensor.creator is None or tensor._retains_grad):
             step.grad_after = np.array(tensor.grad.data, copy=True)
-        if fn is not None:
-            for position, (x, gx, need) in enumerate(zip(fn.inputs, input_grads,
-                                                         fn.needs_input_grad)):
-                if need and gx is not None:
-                    role = _role(position, len(fn.inputs))
-                    step.sends.append(self._send(node, position, role, x, gx, grad))
         self.steps.append(step)
 
     def _send(self, node: Node, position: int, role: str, x: Tensor, gx: Tensor,
@@ -567,6 +604,7 @@ def explain(output: Tensor, grad: Any = None, retain_graph: bool | None = None,
     recorder = _Recorder(nodes, index)
     run_backward(output, grad, create_graph=create_graph, tracer=recorder,
                  retain_graph=create_graph if retain_graph is None else retain_graph)
+    recorder.finish()
     return Trace(nodes, recorder.steps, output=index[id(output)], seeded=grad is not None)
 
 

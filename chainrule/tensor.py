@@ -14,8 +14,10 @@ themselves live in ``chainrule.ops``.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import weakref
 from collections.abc import Callable, Iterable, Sequence
+from heapq import heappop, heappush
 from typing import Any
 
 import numpy as np
@@ -292,6 +294,9 @@ def as_tensor(value: Any, like: Tensor | None = None) -> Tensor:
 
 
 # --------------------------------------------------------------------------- Function
+_sequence = itertools.count()  # numbers recorded operations in the order they ran
+
+
 class Function:
     """One operation of the graph: ``forward`` on arrays, ``backward`` on tensors.
 
@@ -329,6 +334,7 @@ class Function:
             return Tensor._wrap(value)
         out = Tensor._wrap(value, requires_grad=True)
         out.creator = self
+        self.sequence_nr = next(_sequence)  # the backward pass goes newest first
         self.inputs = inputs
         self.needs_input_grad = needs
         # A weak reference: the output owns its creator, never the other way round, so
@@ -387,29 +393,22 @@ def topological_order(root: Tensor,
     return order
 
 
-def _differentiable_inputs(node: Tensor) -> list[Tensor]:
-    """The inputs backward must visit: those that require grad."""
-    fn = node.creator
-    if fn is None:
-        return []
-    if fn.inputs is None:
-        raise RuntimeError(
-            "trying to backward through the graph a second time, but its intermediate "
-            "values were freed by the first backward(); call the first "
-            "backward(retain_graph=True) if you need to backpropagate twice"
-        )
-    return [x for x in fn.inputs if x.requires_grad]
-
-
 def run_backward(root: Tensor, grad: Any = None, retain_graph: bool = False,
                  create_graph: bool = False, tracer: Any = None,
                  capture: Sequence[Tensor] | None = None) -> list[Tensor | None] | None:
     """The backward pass behind ``Tensor.backward`` (see there).
 
+    Operations are processed newest first. Every operation was recorded after the
+    operations that computed its inputs, so by the time one is processed, every use
+    of its output has already sent its gradient (PyTorch's engine orders its work by
+    the same sequence numbers). Gradients for a leaf are added to its ``.grad`` as
+    they arrive.
+
     With ``capture``, the gradients of those tensors are returned instead of being
     accumulated into any ``.grad`` (this is ``chainrule.grad``). ``tracer``, when given,
     is told about every step (used by ``chainrule.explain``):
-    ``tracer.node(tensor, grad, fn, input_grads)`` after each node is processed and
+    ``tracer.node(tensor, grad, fn, input_grads)`` after each operation is processed
+    (with ``fn=None`` when the root is a leaf) and
     ``tracer.summed(input, from_shape, to_shape)`` where broadcasting is summed away.
     """
     if not root.requires_grad:
@@ -425,7 +424,8 @@ def run_backward(root: Tensor, grad: Any = None, retain_graph: bool = False,
                 f"this tensor has shape {root.shape}; pass grad= of that shape, or reduce "
                 "it first with .sum() or .mean()"
             )
-        grad_t = Tensor._wrap(np.ones(root.data.shape, dtype=root.data.dtype))
+        # d root/d root = 1 (np.array is several times cheaper than np.ones)
+        grad_t = Tensor._wrap(np.array(1, dtype=root.data.dtype).reshape(root.data.shape))
     else:
         grad_t = grad if isinstance(grad, Tensor) else Tensor(np.asarray(grad,
                                                                          dtype=root.dtype))
@@ -433,37 +433,50 @@ def run_backward(root: Tensor, grad: Any = None, retain_graph: bool = False,
             raise ValueError(f"backward(grad=...) needs a gradient of the output's shape "
                              f"{root.shape}, got {grad_t.shape}")
 
-    order = topological_order(root, _differentiable_inputs)
-    grads: dict[int, Tensor] = {id(root): grad_t}
     captured: dict[int, Tensor] = {}
     capture_ids = None if capture is None else {id(t) for t in capture}
     # arrays already given to a leaf's .grad in this pass, or owned by the caller (grad=)
     handed_out: set[int] = set() if grad is None else {id(grad_t.data)}
+
+    def keep(node: Tensor, g: Tensor) -> None:
+        """``g`` reaches a leaf (or a retained or captured tensor): add it to ``.grad``."""
+        if capture_ids is not None:
+            if id(node) in capture_ids:
+                previous = captured.get(id(node))
+                captured[id(node)] = g if previous is None else previous + g
+            return
+        if node.grad is not None:  # accumulate, as in PyTorch
+            node.grad = node.grad + g
+            return
+        if not create_graph and (g.data.base is not None or id(g.data) in handed_out):
+            # never let two .grad share memory (or alias a read-only broadcast view):
+            # in-place updates like clipping must stay local
+            g = Tensor._wrap(g.data.copy())
+        handed_out.add(id(g.data))
+        node.grad = g
+
+    fn = root.creator
     with set_grad_enabled(create_graph):
-        for node in reversed(order):
-            g = grads.pop(id(node), None)
-            if g is None:  # the node does not lead to root through differentiable paths
-                continue
-            fn = node.creator
-            if capture_ids is not None:
-                if id(node) in capture_ids:
-                    captured[id(node)] = g
-            elif fn is None or node._retains_grad:
-                # leaves (and retained intermediates) accumulate, as in PyTorch
-                if node.grad is not None:
-                    node.grad = node.grad + g
-                else:
-                    if not create_graph and (g.data.base is not None
-                                             or id(g.data) in handed_out):
-                        # never let two .grad share memory (or alias a read-only
-                        # broadcast view): in-place updates like clipping must stay local
-                        g = Tensor._wrap(g.data.copy())
-                    handed_out.add(id(g.data))
-                    node.grad = g
-            if fn is None:
-                if tracer is not None:
-                    tracer.node(node, g, None, ())
-                continue
+        if fn is None:  # backward() on a leaf: its gradient is the seed itself
+            keep(root, grad_t)
+            if tracer is not None:
+                tracer.node(root, grad_t, None, ())
+            return None if capture is None else [captured.get(id(t)) for t in capture]
+        # operations waiting to be processed: newest first (a heap on -sequence
+        # number), each with its output and the gradient summed for it so far
+        queue = [(-fn.sequence_nr, fn)]
+        waiting: dict[Function, list] = {fn: [root, grad_t]}
+        while queue:
+            fn = heappop(queue)[1]
+            node, g = waiting.pop(fn)
+            if fn.inputs is None:
+                raise RuntimeError(
+                    "trying to backward through the graph a second time, but its "
+                    "intermediate values were freed by the first backward(); call the "
+                    "first backward(retain_graph=True) if you need to backpropagate twice"
+                )
+            if node._retains_grad or capture_ids is not None:
+                keep(node, g)
             input_grads = fn.backward(g)
             if not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)
@@ -478,9 +491,16 @@ def run_backward(root: Tensor, grad: Any = None, retain_graph: bool = False,
                 if gx.data.dtype is not x_data.dtype and gx.data.dtype != x_data.dtype:
                     gx = gx.astype(x_data.dtype)  # a float64 input must not make a
                     # float32 parameter's gradient float64
-                previous = grads.get(id(x))
-                # a value used in several places receives the sum of their gradients
-                grads[id(x)] = gx if previous is None else previous + gx
+                creator = x.creator
+                if creator is None:  # a leaf
+                    keep(x, gx)
+                    continue
+                entry = waiting.get(creator)
+                if entry is None:
+                    waiting[creator] = [x, gx]
+                    heappush(queue, (-creator.sequence_nr, creator))
+                else:  # a value used in several places receives the sum of their gradients
+                    entry[1] = entry[1] + gx
             if tracer is not None:
                 tracer.node(node, g, fn, input_grads)
             if not retain_graph:
