@@ -24,6 +24,21 @@ def _check_reduction(reduction: str) -> None:
 
 
 # --------------------------------------------------------------------------- affine
+_ones_cache: dict[tuple[int, np.dtype], np.ndarray] = {}
+
+
+def _sum_rows(a: np.ndarray) -> np.ndarray:
+    """Σ over the rows of a 2-D array, computed as ones·a: BLAS's matrix-vector product
+    is about three times faster than ``a.sum(axis=0)`` for a batch of 100."""
+    key = (a.shape[0], a.dtype)
+    ones = _ones_cache.get(key)
+    if ones is None:
+        if len(_ones_cache) > 16:  # batch sizes come and go; keep the cache small
+            _ones_cache.clear()
+        ones = _ones_cache[key] = np.ones(a.shape[0], dtype=a.dtype)
+    return ones @ a
+
+
 class Linear(Function):
     """y = x·W + b for x of shape (..., in), W (in, out), b (out,)."""
 
@@ -34,6 +49,18 @@ class Linear(Function):
         if bias is not None:
             y += bias
         return y
+
+    def explain_error(self, inputs, error):
+        x, weight = inputs[0], inputs[1]
+        if x.ndim == 0 or weight.ndim != 2 or x.shape[-1] != weight.shape[0]:
+            return ValueError(
+                f"linear: input of shape {x.shape} does not fit a weight of shape "
+                f"{weight.shape}: the input's last axis must have {weight.shape[0]} "
+                "features")
+        if len(inputs) == 3:
+            return ValueError(f"linear: a bias of shape {inputs[2].shape} does not fit "
+                              f"outputs of shape {x.shape[:-1] + weight.shape[1:]}")
+        return None
 
     def backward(self, g):
         x, weight = self.inputs[0], self.inputs[1]
@@ -52,7 +79,10 @@ class Linear(Function):
         # broadcasts, (1, out) say, gets g and the engine's sum_to sums it down
         gb = None
         if len(needs) == 3 and needs[2]:
-            gb = g2.sum(axis=0) if self.inputs[2].ndim == 1 else g
+            if self.inputs[2].ndim != 1:
+                gb = g
+            else:
+                gb = g2.sum(axis=0) if recording else _sum_rows(g2)
         grads = (g @ weight.T if needs[0] else None,
                  x2.T @ g2 if needs[1] else None,
                  gb)[:len(needs)]
@@ -63,11 +93,7 @@ class Linear(Function):
 
 def linear(x: Any, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """The affine map x·W + b (W has shape (in_features, out_features))."""
-    x = as_tensor(x, like=weight)
-    if x.ndim == 0 or x.shape[-1] != weight.shape[0]:
-        raise ValueError(
-            f"linear: input of shape {x.shape} does not fit a weight of shape "
-            f"{weight.shape}: the input's last axis must have {weight.shape[0]} features")
+    x = as_tensor(x, like=weight)  # (a shape mismatch is explained by Linear.explain_error)
     if bias is None:
         return Linear()(x, weight)
     return Linear()(x, weight, bias)
@@ -164,6 +190,10 @@ class CrossEntropy(Function):
 
     Logits have the classes on the last axis; the target is either class indices (one
     fewer axis) or a probability / one-hot array of the logits' shape.
+
+    The work is done on the transpose, classes × samples: NumPy reduces along a short
+    last axis (10 classes) about three times slower than across rows, and softmax needs
+    a maximum and a sum for every sample.
     """
 
     rule = "d CE/dx = softmax(x) - t (per sample; divided by N for the mean)"
@@ -173,17 +203,18 @@ class CrossEntropy(Function):
 
     def forward(self, x):
         classes = x.shape[-1]
-        x2 = x.reshape(-1, classes)  # every position of the leading axes is a sample
-        shifted = x2 - x2.max(axis=1, keepdims=True)  # stable: exp never overflows
-        exp = np.exp(shifted)
-        total = exp.sum(axis=1, keepdims=True)
-        self.probs = exp / total  # softmax, kept for the backward
+        # every position of the leading axes is a sample: (classes, samples)
+        xt = x.reshape(-1, classes).T.copy()
+        shifted = xt - np.maximum.reduce(xt, axis=0)  # stable: exp never overflows
+        self.exp = np.exp(shifted)
+        self.total = np.add.reduce(self.exp, axis=0)  # Σ exp per sample
         t = self.target
         if t.dtype.kind in "iu":  # class indices: -log p[target] = log Σ exp - x[target]
-            self.rows = np.arange(x2.shape[0])
-            nll = np.log(total[:, 0]) - shifted[self.rows, t.reshape(-1)]
+            self.picked = (t.reshape(-1), np.arange(xt.shape[1]))
+            nll = np.log(self.total) - shifted[self.picked]
         else:  # probabilities: -Σ t log p
-            nll = -(t.reshape(-1, classes) * (shifted - np.log(total))).sum(axis=1)
+            tt = t.reshape(-1, classes).T
+            nll = -np.add.reduce(tt * (shifted - np.log(self.total)), axis=0)
         self.count = nll.size
         return _reduce(nll.reshape(x.shape[:-1]), self.reduction)
 
@@ -191,7 +222,7 @@ class CrossEntropy(Function):
         """The upstream gradient as a factor per sample (÷N for the mean)."""
         if self.reduction == "mean":
             return g * (1.0 / self.count)
-        if self.reduction == "sum" or not isinstance(g, Tensor):  # arrays come unsqueezed
+        if self.reduction == "sum" or not isinstance(g, Tensor):  # arrays come flat
             return g
         return g.unsqueeze(-1)
 
@@ -199,16 +230,17 @@ class CrossEntropy(Function):
         (x,) = self.inputs
         t = self.target
         if not is_grad_enabled():
-            # the hot path of training, on arrays: softmax(x) - onehot(t) in place
-            grad = self.probs.copy()
+            # the hot path of training, on arrays: (softmax(x) - onehot(t)) · scale, with
+            # the scale folded into the division by Σ exp
+            scale = self._scale(g.data if g.ndim == 0 else g.data.reshape(-1))
+            grad = self.exp * (scale / self.total)
             if t.dtype.kind in "iu":
-                grad[self.rows, t.reshape(-1)] -= 1.0
+                grad[self.picked] -= scale
             else:
-                grad *= t.reshape(grad.shape).sum(axis=1, keepdims=True)
-                grad -= t.reshape(grad.shape)
-            grad = grad.reshape(x.shape)
-            grad *= self._scale(g.data if g.ndim == 0 else g.data[..., None])
-            return Tensor._wrap(grad)
+                tt = t.reshape(-1, x.shape[-1]).T
+                grad *= np.add.reduce(tt, axis=0)
+                grad -= tt * scale
+            return Tensor._wrap(grad.T.reshape(x.shape))  # back to samples × classes
         # create_graph: the same formula with the softmax recorded, so that it can be
         # differentiated again: d(-Σ t log softmax(x))/dx = softmax(x)·Σt - t
         if t.dtype.kind in "iu":
@@ -245,9 +277,9 @@ def cross_entropy(logits: Any, target: Any, reduction: str = "mean") -> Tensor:
                 f"cross_entropy: class-index target of shape {t.shape} does not fit logits "
                 f"of shape {logits.shape}; expected target shape {logits.shape[:-1]} "
                 f"(or one-hot of shape {logits.shape})")
-        low, high = (int(t.min()), int(t.max())) if t.size else (0, 0)
-        if low < 0 or high >= classes:
-            bad = high if high >= classes else low
+        # one pass checks both ends: seen as unsigned, a negative class is huge
+        if t.size and t.view(f"u{t.itemsize}").max() >= classes:
+            bad = t[(t < 0) | (t >= classes)][0]
             raise ValueError(f"cross_entropy: target class {bad} is out of range for "
                              f"{classes} classes (valid: 0..{classes - 1})")
     elif t.dtype.kind == "f":
