@@ -456,7 +456,10 @@ def run_backward(root: Tensor, grad: Any = None, retain_graph: bool = False,
         node.grad = g
 
     fn = root.creator
-    with set_grad_enabled(create_graph):
+    # recording is on only with create_graph (a plain try/finally: this runs once per
+    # training step, and set_grad_enabled's context manager costs more)
+    previous_mode, _GradMode.enabled = _GradMode.enabled, create_graph
+    try:
         if fn is None:  # backward() on a leaf: its gradient is the seed itself
             keep(root, grad_t)
             if tracer is not None:
@@ -505,6 +508,8 @@ def run_backward(root: Tensor, grad: Any = None, retain_graph: bool = False,
                 tracer.node(node, g, fn, input_grads)
             if not retain_graph:
                 fn.inputs = None  # free the saved inputs; a second backward then says so
+    finally:
+        _GradMode.enabled = previous_mode
     if capture is None:
         return None
     return [captured.get(id(t)) for t in capture]
