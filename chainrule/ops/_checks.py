@@ -9,7 +9,11 @@ import numpy as np
 
 def normalize_axis(axis: int | Sequence[int] | None, shape: tuple[int, ...],
                    op: str) -> tuple[int, ...] | None:
-    """``axis`` as a sorted tuple of non-negative ints, or None for "all axes"."""
+    """``axis`` as a sorted tuple of non-negative ints, or None for "all axes".
+
+    A 0-d tensor accepts axis 0 or -1, as in PyTorch; it has no real axis, so they
+    name none: ``()`` (reducing over no axis leaves the value as it is).
+    """
     if axis is None:
         return None
     # anything but a sequence is one axis (a non-int one is reported below)
@@ -19,15 +23,26 @@ def normalize_axis(axis: int | Sequence[int] | None, shape: tuple[int, ...],
     for a in axes:
         if not isinstance(a, (int, np.integer)):
             raise TypeError(f"{op}: axis must be an int or a tuple of ints, got {a!r}")
-        if not -ndim <= a < max(ndim, 1) or (ndim == 0 and a not in (0, -1)):
+        span = max(ndim, 1)  # a 0-d tensor takes 0 and -1, like a 1-d one (PyTorch)
+        if not -span <= a < span:
             raise ValueError(
                 f"{op}: axis {a} is out of range for a tensor of shape {shape} "
-                f"(valid axes: {-ndim}..{ndim - 1})"
+                f"(valid axes: {-span}..{span - 1})"
             )
-        result.append(int(a) % ndim if ndim else 0)
+        if ndim:
+            result.append(int(a) % ndim)
     if len(set(result)) != len(result):
         raise ValueError(f"{op}: axis {axis} names the same axis twice")
     return tuple(sorted(result))
+
+
+def normalize_single_axis(axis: int, shape: tuple[int, ...], op: str) -> int | None:
+    """One ``axis`` as a non-negative int; None for a 0-d tensor (see normalize_axis)."""
+    axes = normalize_axis(axis, shape, op)
+    assert axes is not None
+    if len(axes) > 1:
+        raise TypeError(f"{op}: axis must be a single int, got {axis!r}")
+    return axes[0] if axes else None
 
 
 def broadcast_error(op: str, a: tuple[int, ...], b: tuple[int, ...]) -> ValueError:

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.ops._checks import normalize_axis
+from chainrule.ops._checks import normalize_axis, normalize_single_axis
 from chainrule.ops.elementwise import sigmoid, stable_sigmoid
 from chainrule.ops.reduction import sum as _sum
 from chainrule.tensor import Function, Tensor, as_tensor, is_grad_enabled
@@ -159,13 +159,13 @@ class LogSumExp(Function):
 def softmax(x: Any, axis: int = -1) -> Tensor:
     """exp(x) / Σ exp(x) along ``axis``, computed without overflow."""
     x = as_tensor(x)
-    return Softmax(normalize_axis(axis, x.shape, "softmax")[0])(x)
+    return Softmax(normalize_single_axis(axis, x.shape, "softmax"))(x)
 
 
 def log_softmax(x: Any, axis: int = -1) -> Tensor:
     """log(softmax(x)) along ``axis``, computed stably (not as log of softmax)."""
     x = as_tensor(x)
-    return LogSoftmax(normalize_axis(axis, x.shape, "log_softmax")[0])(x)
+    return LogSoftmax(normalize_single_axis(axis, x.shape, "log_softmax"))(x)
 
 
 def logsumexp(x: Any, axis: int | tuple[int, ...] | None = None,

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.ops._checks import normalize_axis
+from chainrule.ops._checks import normalize_axis, normalize_single_axis
 from chainrule.tensor import Function, Tensor, as_tensor
 
 
@@ -137,10 +137,11 @@ def permute(x: Tensor, *axes: Any) -> Tensor:
 def swapaxes(x: Tensor, axis1: int, axis2: int) -> Tensor:
     """Exchange two axes."""
     x = as_tensor(x)
-    a, b = normalize_axis(axis1, x.shape, "swapaxes")[0], \
-        normalize_axis(axis2, x.shape, "swapaxes")[0]
+    a = normalize_single_axis(axis1, x.shape, "swapaxes")
+    b = normalize_single_axis(axis2, x.shape, "swapaxes")
     axes = list(range(x.ndim))
-    axes[a], axes[b] = axes[b], axes[a]
+    if axes:  # (a 0-d tensor has nothing to swap)
+        axes[a], axes[b] = axes[b], axes[a]
     return Transpose(tuple(axes))(x)
 
 
@@ -149,8 +150,8 @@ def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     x = as_tensor(x)
     if x.ndim == 0:
         return reshape(x, (1,))
-    start = normalize_axis(start_dim, x.shape, "flatten")[0]
-    end = normalize_axis(end_dim, x.shape, "flatten")[0]
+    start = normalize_single_axis(start_dim, x.shape, "flatten")
+    end = normalize_single_axis(end_dim, x.shape, "flatten")
     return reshape(x, x.shape[:start] + (-1,) + x.shape[end + 1:])
 
 
@@ -214,7 +215,10 @@ def concatenate(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
     if not tensors:
         raise ValueError("concatenate: needs at least one tensor")
     first = tensors[0]
-    a = normalize_axis(axis, first.shape, "concatenate")[0]
+    if first.ndim == 0:
+        raise ValueError("concatenate: 0-d tensors have no axis to join along; use "
+                         "stack() to make a 1-d tensor of them")
+    a = normalize_single_axis(axis, first.shape, "concatenate")
     for i, t in enumerate(tensors):
         if t.ndim != first.ndim or t.shape[:a] + t.shape[a + 1:] != \
                 first.shape[:a] + first.shape[a + 1:]:
@@ -242,7 +246,9 @@ def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
 def split(x: Tensor, indices_or_sections: int | Sequence[int], axis: int = 0) -> list[Tensor]:
     """Split into equal sections (an int) or at the given indices, like ``np.split``."""
     x = as_tensor(x)
-    a = normalize_axis(axis, x.shape, "split")[0]
+    if x.ndim == 0:
+        raise ValueError("split: a 0-d tensor has no axis to split")
+    a = normalize_single_axis(axis, x.shape, "split")
     n = x.shape[a]
     if isinstance(indices_or_sections, (int, np.integer)):
         if indices_or_sections <= 0 or n % indices_or_sections:

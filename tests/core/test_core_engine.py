@@ -534,12 +534,42 @@ def test_unary_minus_and_sum_of_tensors():
     np.testing.assert_allclose(x.grad.data, [2.0, 2.0])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "normalize_axis accepts axis 0/-1 for a 0-d tensor (as PyTorch does) but returns "
-    "(0,), which NumPy's reductions reject with AxisError; a fix must also teach the "
-    "callers that take normalize_axis(...)[0] (softmax, log_softmax, split, flatten) "
-    "what the axis of a 0-d tensor means"))
-def test_reducing_a_zero_dimensional_tensor_over_axis_0():
+# --------------------------------------------------------------------------- 0-d tensors
+# A 0-d tensor accepts axis 0 and -1, as in PyTorch; they name no real axis.
+ZERO_D_OPS = {
+    "sum": (lambda x: x.sum(0), lambda x: x.sum(0)),
+    "mean": (lambda x: x.mean(-1), lambda x: x.mean(-1)),
+    "max": (lambda x: x.max(0), lambda x: x.amax(0)),
+    "min": (lambda x: x.min(-1), lambda x: x.amin(-1)),
+    "softmax": (lambda x: x.softmax(0), lambda x: x.softmax(0)),
+    "log_softmax": (lambda x: x.log_softmax(-1), lambda x: x.log_softmax(-1)),
+    "logsumexp": (lambda x: chainrule.ops.logsumexp(x, 0), lambda x: x.logsumexp(0)),
+    "squeeze": (lambda x: x.squeeze(0), lambda x: x.squeeze(0)),
+    "swapaxes": (lambda x: x.swapaxes(0, -1), lambda x: x.swapaxes(0, -1)),
+    "flatten": (lambda x: x.flatten(), lambda x: x.flatten()),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ZERO_D_OPS))
+def test_zero_dimensional_tensor_with_axis_0_matches_torch(name):
+    torch = pytest.importorskip("torch")
+    ours, theirs = ZERO_D_OPS[name]
     x = Tensor(np.array(3.0), requires_grad=True)
-    for y in (x.sum(0), x.mean(-1), x.max(0)):
-        assert y.shape == () and y.item() == 3.0
+    xt = torch.tensor(3.0, dtype=torch.float64, requires_grad=True)
+    y, yt = ours(x), theirs(xt)
+    assert y.shape == tuple(yt.shape)
+    np.testing.assert_allclose(y.data, yt.detach().numpy())
+    (y * 5.0).sum().backward()
+    (yt * 5.0).sum().backward()
+    np.testing.assert_allclose(x.grad.data, xt.grad.numpy())
+
+
+def test_zero_dimensional_tensor_rejects_other_axes_and_joins():
+    x = Tensor(np.array(3.0))
+    with pytest.raises(ValueError, match=r"axis 1 is out of range .* shape \(\).*-1\.\.0"):
+        x.sum(1)
+    with pytest.raises(ValueError, match="0-d tensors have no axis to join.*stack"):
+        chainrule.ops.concatenate([x, x])
+    with pytest.raises(ValueError, match="0-d tensor has no axis to split"):
+        chainrule.ops.split(x, 1)
+    assert chainrule.ops.stack([x, x]).shape == (2,)
