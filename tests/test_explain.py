@@ -151,6 +151,26 @@ def test_dict_rendering_is_plain_data(shopping):
 
 
 # --------------------------------------------------------------------------- fan-out
+class StopsGradient(Function):
+    """y = 2x whose backward sends nothing back (as a custom op might)."""
+
+    def forward(self, x):
+        return 2 * x
+
+    def backward(self, g):
+        return None
+
+
+def test_a_leaf_whose_use_sends_nothing_still_gets_its_step():
+    x = Tensor(3.0, requires_grad=True, name="x")
+    y = StopsGradient()(x) + x * 4.0
+    y.name = "y"
+    trace = explain(y)
+    step = trace.step("x")  # one use sent 4, the other nothing: x still appears once
+    assert [s.node.label for s in trace.steps].count("x") == 1
+    assert _value(step.upstream) == 4.0 and x.grad.item() == 4.0
+
+
 def test_fan_out_lists_both_contributions_and_their_sum():
     x = Tensor(3.0, requires_grad=True, name="x")
     p = x * 4.0  # 12

@@ -116,6 +116,50 @@ def test_node_used_many_times_receives_the_sum():
 
 
 # --------------------------------------------------------------------------- accumulation
+class Probe(chainrule.Function):
+    """y = x, noting each time its backward runs and the gradient it was given."""
+
+    def __init__(self, name: str, log: list) -> None:
+        self.label, self.log = name, log
+
+    def forward(self, x):
+        return x.copy()
+
+    def backward(self, g):
+        self.log.append((self.label, g.item()))
+        return g
+
+
+def test_each_operation_runs_once_with_the_gradients_of_all_its_uses():
+    # a is used by the next operation and again by the very last one, so a pass that
+    # processed a's operation as soon as one use had sent its gradient would be wrong
+    log: list = []
+    x = Tensor(2.0, requires_grad=True)
+    a = Probe("a", log)(x)
+    b = Probe("b", log)(a * 3.0)
+    c = Probe("c", log)(b * b)
+    y = c + a * 5.0  # dy/da = 5 + 3·2b = 5 + 6·6 = 41
+    y.backward()
+    assert log == [("c", 1.0), ("b", 12.0), ("a", 41.0)]  # newest first, each once
+    assert x.grad.item() == 41.0
+
+
+def test_operations_recorded_during_backward_do_not_disturb_the_pass():
+    # create_graph records the backward's own operations (newer sequence numbers)
+    # while the pass is running; the first derivative must not change
+    x = Tensor(1.5, requires_grad=True)
+    y = (x * x).exp() * x.sin()
+    (g,) = chainrule.grad(y, [x], create_graph=True)
+    expected = np.exp(1.5 ** 2) * (2 * 1.5 * np.sin(1.5) + np.cos(1.5))
+    np.testing.assert_allclose(g.item(), expected, rtol=1e-6)
+    (gg,) = chainrule.grad(g, [x])
+    torch = pytest.importorskip("torch")
+    xt = torch.tensor(1.5, dtype=torch.float32, requires_grad=True)
+    (gt,) = torch.autograd.grad((xt * xt).exp() * xt.sin(), [xt], create_graph=True)
+    (ggt,) = torch.autograd.grad(gt, [xt])
+    np.testing.assert_allclose(gg.item(), ggt.item(), rtol=1e-5)
+
+
 def test_repeated_backward_accumulates_and_zero_grad_resets():
     w = Tensor(np.array([1.0, 2.0]), requires_grad=True)
     for _ in range(3):
