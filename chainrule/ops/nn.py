@@ -16,6 +16,7 @@ from chainrule.ops.reduction import sum as _sum
 from chainrule.tensor import Function, Tensor, as_tensor, is_grad_enabled
 
 _REDUCTIONS = ("mean", "sum", "none")
+_UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}  # by item size
 
 
 def _check_reduction(reduction: str) -> None:
@@ -24,19 +25,27 @@ def _check_reduction(reduction: str) -> None:
 
 
 # --------------------------------------------------------------------------- affine
-_ones_cache: dict[tuple[int, np.dtype], np.ndarray] = {}
+_vectors: dict[tuple[str, int, Any], np.ndarray] = {}
+
+
+def _vector(kind: str, n: int, dtype: Any = None) -> np.ndarray:
+    """``np.ones(n, dtype)`` (kind "ones") or ``np.arange(n)`` (kind "arange"), made once
+    and reused, read-only: training needs them every step, for the same batch size."""
+    key = (kind, n, dtype)
+    vector = _vectors.get(key)
+    if vector is None:
+        if len(_vectors) > 32:  # batch sizes come and go; keep the cache small
+            _vectors.clear()
+        vector = np.ones(n, dtype) if kind == "ones" else np.arange(n)
+        vector.flags.writeable = False
+        _vectors[key] = vector
+    return vector
 
 
 def _sum_rows(a: np.ndarray) -> np.ndarray:
     """Σ over the rows of a 2-D array, computed as ones·a: BLAS's matrix-vector product
     is about three times faster than ``a.sum(axis=0)`` for a batch of 100."""
-    key = (a.shape[0], a.dtype)
-    ones = _ones_cache.get(key)
-    if ones is None:
-        if len(_ones_cache) > 16:  # batch sizes come and go; keep the cache small
-            _ones_cache.clear()
-        ones = _ones_cache[key] = np.ones(a.shape[0], dtype=a.dtype)
-    return ones @ a
+    return _vector("ones", a.shape[0], a.dtype) @ a
 
 
 class Linear(Function):
@@ -202,7 +211,10 @@ class CrossEntropy(Function):
         self.target, self.reduction = target, reduction
 
     def forward(self, x):
+        if x.ndim == 0:
+            raise ValueError("cross_entropy: logits need a class axis, got a scalar")
         classes = x.shape[-1]
+        self._check_target(x.shape)
         # every position of the leading axes is a sample: (classes, samples)
         xt = x.reshape(-1, classes).T.copy()
         shifted = xt - np.maximum.reduce(xt, axis=0)  # stable: exp never overflows
@@ -210,13 +222,33 @@ class CrossEntropy(Function):
         self.total = np.add.reduce(self.exp, axis=0)  # Σ exp per sample
         t = self.target
         if t.dtype.kind in "iu":  # class indices: -log p[target] = log Σ exp - x[target]
-            self.picked = (t.reshape(-1), np.arange(xt.shape[1]))
+            self.picked = (t.reshape(-1), _vector("arange", xt.shape[1]))
             nll = np.log(self.total) - shifted[self.picked]
         else:  # probabilities: -Σ t log p
             tt = t.reshape(-1, classes).T
             nll = -np.add.reduce(tt * (shifted - np.log(self.total)), axis=0)
         self.count = nll.size
         return _reduce(nll.reshape(x.shape[:-1]), self.reduction)
+
+    def _check_target(self, shape: tuple[int, ...]) -> None:
+        t, classes = self.target, shape[-1]
+        if t.dtype.kind in "iu":
+            if t.shape != shape[:-1]:
+                raise ValueError(
+                    f"cross_entropy: class-index target of shape {t.shape} does not fit "
+                    f"logits of shape {shape}; expected target shape {shape[:-1]} (or "
+                    f"one-hot of shape {shape})")
+            # one pass checks both ends: seen as unsigned, a negative class is huge
+            if t.size and np.maximum.reduce(t.view(_UNSIGNED[t.itemsize]),
+                                            axis=None) >= classes:
+                bad = t[(t < 0) | (t >= classes)][0]
+                raise ValueError(f"cross_entropy: target class {bad} is out of range for "
+                                 f"{classes} classes (valid: 0..{classes - 1})")
+        elif t.shape != shape:
+            raise ValueError(
+                f"cross_entropy: probability/one-hot target of shape {t.shape} must have "
+                f"the logits' shape {shape} (or give class indices of shape "
+                f"{shape[:-1]})")
 
     def _scale(self, g):
         """The upstream gradient as a factor per sample (÷N for the mean)."""
@@ -267,30 +299,11 @@ def cross_entropy(logits: Any, target: Any, reduction: str = "mean") -> Tensor:
     """
     _check_reduction(reduction)
     logits = as_tensor(logits)
-    if logits.ndim == 0:
-        raise ValueError("cross_entropy: logits need a class axis, got a scalar")
     t = _target_array(target, logits.dtype)
-    classes = logits.shape[-1]
-    if t.dtype.kind in "iu":
-        if t.shape != logits.shape[:-1]:
-            raise ValueError(
-                f"cross_entropy: class-index target of shape {t.shape} does not fit logits "
-                f"of shape {logits.shape}; expected target shape {logits.shape[:-1]} "
-                f"(or one-hot of shape {logits.shape})")
-        # one pass checks both ends: seen as unsigned, a negative class is huge
-        if t.size and t.view(f"u{t.itemsize}").max() >= classes:
-            bad = t[(t < 0) | (t >= classes)][0]
-            raise ValueError(f"cross_entropy: target class {bad} is out of range for "
-                             f"{classes} classes (valid: 0..{classes - 1})")
-    elif t.dtype.kind == "f":
-        if t.shape != logits.shape:
-            raise ValueError(
-                f"cross_entropy: probability/one-hot target of shape {t.shape} must have "
-                f"the logits' shape {logits.shape} (or give class indices of shape "
-                f"{logits.shape[:-1]})")
-    else:
+    if t.dtype.kind not in "iuf":
         raise TypeError(f"cross_entropy: target must hold integer class indices or float "
                         f"probabilities, got dtype {t.dtype}")
+    # (the target's shape and classes are checked by CrossEntropy.forward, on arrays)
     return CrossEntropy(t, reduction)(logits)
 
 
