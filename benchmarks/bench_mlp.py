@@ -2,7 +2,8 @@
 
 60,000 images, batch 100, plain SGD (lr 0.1), ReLU MLPs 784-50-10 and 784-256-256-10,
 float32, all three in one process, median of ``--repeats`` epochs each, printed with
-ratios. Loading MNIST is not timed. PyTorch gets as many threads as NumPy's BLAS.
+ratios. Loading MNIST is not timed. PyTorch gets as many threads as NumPy's BLAS. One
+warm-up epoch each, then rounds of one epoch of each in a shuffled order.
 
     python benchmarks/bench_mlp.py [--data-dir ../shared/data/mnist] [--repeats 3]
 
@@ -12,6 +13,7 @@ Without MNIST files, random data of MNIST's shape is used (the timing is the sam
 from __future__ import annotations
 
 import argparse
+import random
 import statistics
 import sys
 import time
@@ -36,20 +38,19 @@ def load(data_dir: str | None) -> tuple[np.ndarray, np.ndarray]:
     return rng.random((60000, 784), dtype=np.float32), rng.integers(0, 10, 60000)
 
 
-def epoch_chainrule(sizes, x, y, repeats):
+def epoch_chainrule(sizes, x, y):
     model = nn.MLP(sizes, activations="relu", seed=0)
     opt = optim.SGD(model.parameters(), lr=LR)
     loader = DataLoader(TensorDataset(x, y), batch_size=BATCH, shuffle=True, seed=0)
     loss = nn.CrossEntropyLoss()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+
+    def epoch() -> None:
         fit(model, loss, opt, loader, epochs=1, metrics=(), progress=False)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+
+    return epoch
 
 
-def epoch_torch(torch, sizes, x, y, repeats):
+def epoch_torch(torch, sizes, x, y):
     layers = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append(torch.nn.Linear(a, b))
@@ -60,9 +61,8 @@ def epoch_torch(torch, sizes, x, y, repeats):
     loss_fn = torch.nn.CrossEntropyLoss()
     xt, yt = torch.from_numpy(x), torch.from_numpy(y.astype(np.int64))
     rng = np.random.default_rng(0)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+
+    def epoch() -> None:
         order = torch.from_numpy(rng.permutation(len(x)))
         for i in range(0, len(x), BATCH):
             idx = order[i:i + BATCH]
@@ -70,19 +70,18 @@ def epoch_torch(torch, sizes, x, y, repeats):
             opt.zero_grad()
             loss.backward()
             opt.step()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+
+    return epoch
 
 
-def epoch_numpy(sizes, x, y, repeats):
+def epoch_numpy(sizes, x, y):
     """The fused loop a careful person writes by hand: no graph, no objects."""
     rng = np.random.default_rng(0)
     weights = [(rng.standard_normal((a, b)) * np.sqrt(2.0 / a)).astype(np.float32)
                for a, b in zip(sizes[:-1], sizes[1:])]
     biases = [np.zeros(b, dtype=np.float32) for b in sizes[1:]]
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+
+    def epoch() -> None:
         order = rng.permutation(len(x))
         for i in range(0, len(x), BATCH):
             idx = order[i:i + BATCH]
@@ -104,8 +103,8 @@ def epoch_numpy(sizes, x, y, repeats):
                     delta = (delta @ weights[layer].T) * (a > 0)
                 weights[layer] -= LR * gw
                 biases[layer] -= LR * gb
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+
+    return epoch
 
 
 def main() -> None:
@@ -128,12 +127,32 @@ def main() -> None:
     print(f"{'network':18}{'chainrule':>11}{'pytorch':>10}{'numpy':>9}"
           f"{'cr/torch':>10}{'cr/numpy':>10}")
     for sizes in ([784, 50, 10], [784, 256, 256, 10]):
-        cr_time = epoch_chainrule(sizes, x, y, args.repeats)
-        np_time = epoch_numpy(sizes, x, y, args.repeats)
-        th_time = epoch_torch(torch, sizes, x, y, args.repeats) if torch else float("nan")
+        epochs = {"chainrule": epoch_chainrule(sizes, x, y), "numpy": epoch_numpy(sizes, x, y)}
+        if torch is not None:
+            epochs["pytorch"] = epoch_torch(torch, sizes, x, y)
+        medians = time_rounds(epochs, args.repeats)
+        cr_time, np_time = medians["chainrule"], medians["numpy"]
+        th_time = medians.get("pytorch", float("nan"))
         name = "-".join(map(str, sizes))
         print(f"{name:18}{cr_time:11.3f}{th_time:10.3f}{np_time:9.3f}"
               f"{cr_time / th_time:10.2f}{cr_time / np_time:10.2f}")
+
+
+def time_rounds(epochs: dict, repeats: int) -> dict[str, float]:
+    """Median seconds per epoch. Each round runs one epoch of each, in a shuffled order,
+    so that a machine that gets busier or quieter affects all three alike."""
+    for epoch in epochs.values():  # warm-up (allocations, caches, lazy imports)
+        epoch()
+    samples: dict[str, list[float]] = {name: [] for name in epochs}
+    order = list(epochs.items())
+    shuffler = random.Random(0)
+    for _ in range(repeats):
+        shuffler.shuffle(order)
+        for name, epoch in order:
+            start = time.perf_counter()
+            epoch()
+            samples[name].append(time.perf_counter() - start)
+    return {name: statistics.median(times) for name, times in samples.items()}
 
 
 if __name__ == "__main__":
