@@ -70,7 +70,7 @@ def as_input(x: Any, like: Tensor | None = None) -> Tensor:
     dtype); integer Tensors (pixel values, say) are converted.
     """
     if isinstance(x, Tensor):
-        if like is None or x.dtype == like.dtype:
+        if like is None or x.data.dtype == like.data.dtype:
             return x
         if x.dtype.kind == "f":
             raise TypeError(

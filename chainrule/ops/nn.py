@@ -13,7 +13,7 @@ import numpy as np
 from chainrule.ops._checks import normalize_axis, normalize_single_axis
 from chainrule.ops.elementwise import sigmoid, stable_sigmoid
 from chainrule.ops.reduction import sum as _sum
-from chainrule.tensor import Function, Tensor, as_tensor, is_grad_enabled
+from chainrule.tensor import Function, Tensor, _GradMode, as_tensor
 
 _REDUCTIONS = ("mean", "sum", "none")
 _UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}  # by item size
@@ -74,7 +74,7 @@ class Linear(Function):
     def backward(self, g):
         x, weight = self.inputs[0], self.inputs[1]
         needs = self.needs_input_grad
-        recording = is_grad_enabled()  # create_graph: the backward itself is recorded
+        recording = _GradMode.enabled  # create_graph: the backward itself is recorded
         if not recording:
             # the hot path of training: the same formulas on the bare arrays, without
             # the bookkeeping of tensor operations (arrays and tensors both have
@@ -88,7 +88,7 @@ class Linear(Function):
         # broadcasts, (1, out) say, gets g and the engine's sum_to sums it down
         gb = None
         if len(needs) == 3 and needs[2]:
-            if self.inputs[2].ndim != 1:
+            if self.inputs[2].data.ndim != 1:
                 gb = g
             else:
                 gb = g2.sum(axis=0) if recording else _sum_rows(g2)
@@ -97,7 +97,8 @@ class Linear(Function):
                  gb)[:len(needs)]
         if recording:
             return grads
-        return tuple([None if a is None else Tensor._wrap(a) for a in grads])
+        wrap = Tensor._wrap
+        return tuple([None if a is None else wrap(a) for a in grads])
 
 
 def linear(x: Any, weight: Tensor, bias: Tensor | None = None) -> Tensor:
@@ -261,10 +262,10 @@ class CrossEntropy(Function):
     def backward(self, g):
         (x,) = self.inputs
         t = self.target
-        if not is_grad_enabled():
+        if not _GradMode.enabled:
             # the hot path of training, on arrays: (softmax(x) - onehot(t)) · scale, with
             # the scale folded into the division by Σ exp
-            scale = self._scale(g.data if g.ndim == 0 else g.data.reshape(-1))
+            scale = self._scale(g.data if g.data.ndim == 0 else g.data.reshape(-1))
             grad = self.exp * (scale / self.total)
             if t.dtype.kind in "iu":
                 grad[self.picked] -= scale
