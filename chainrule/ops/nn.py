@@ -223,8 +223,12 @@ class CrossEntropy(Function):
         self.total = np.add.reduce(self.exp, axis=0)  # Σ exp per sample
         t = self.target
         if t.dtype.kind in "iu":  # class indices: -log p[target] = log Σ exp - x[target]
-            self.picked = (t.reshape(-1), _vector("arange", xt.shape[1]))
-            nll = np.log(self.total) - shifted[self.picked]
+            # the flat positions of (target class, sample) in the classes × samples
+            # arrays: one index array is about three times faster than a pair
+            samples = xt.shape[1]
+            self.picked = (t.reshape(-1).astype(np.intp, copy=False) * samples
+                           + _vector("arange", samples))
+            nll = np.log(self.total) - shifted.reshape(-1)[self.picked]
         else:  # probabilities: -Σ t log p
             tt = t.reshape(-1, classes).T
             nll = -np.add.reduce(tt * (shifted - np.log(self.total)), axis=0)
@@ -268,7 +272,7 @@ class CrossEntropy(Function):
             scale = self._scale(g.data if g.data.ndim == 0 else g.data.reshape(-1))
             grad = self.exp * (scale / self.total)
             if t.dtype.kind in "iu":
-                grad[self.picked] -= scale
+                grad.reshape(-1)[self.picked] -= scale
             else:
                 tt = t.reshape(-1, x.shape[-1]).T
                 grad *= np.add.reduce(tt, axis=0)

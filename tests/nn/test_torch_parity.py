@@ -120,6 +120,16 @@ def _loss_pair(ours, theirs, x, tx, target, torch_target):
     close(x.grad, tx.grad)
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.int32, np.int64])
+def test_cross_entropy_with_narrow_integer_targets_and_a_large_batch(dtype):
+    # class × batch positions overflow uint8 (and would wrap) unless widened
+    rng = np.random.default_rng(0)
+    x, tx = pair(300, 10)
+    indices = rng.integers(0, 10, 300)
+    _loss_pair(nn.CrossEntropyLoss("none"), torch.nn.CrossEntropyLoss(reduction="none"),
+               x, tx, indices.astype(dtype), torch.tensor(indices))
+
+
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("kind", ["indices", "one_hot", "list"])
 def test_cross_entropy(reduction, kind):
