@@ -13,7 +13,7 @@ import numpy as np
 _cache: dict[tuple[str, tuple[int, ...], Any], np.ndarray] = {}
 
 
-def constant(kind: str, shape: int | tuple[int, ...], dtype: Any = None) -> np.ndarray:
+def cached_array(kind: str, shape: int | tuple[int, ...], dtype: Any = None) -> np.ndarray:
     """A read-only ``np.zeros``/``np.ones(shape, dtype)`` or ``np.arange(n)`` (kind
     "zeros", "ones" or "arange"), kept for the next call with the same arguments."""
     key = (kind, shape if isinstance(shape, tuple) else (shape,), dtype)

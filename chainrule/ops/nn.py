@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.ops._checks import normalize_axis, normalize_single_axis
-from chainrule.ops._constants import constant
+from chainrule.ops._constants import cached_array
 from chainrule.ops.elementwise import sigmoid, stable_sigmoid
 from chainrule.ops.reduction import sum as _sum
 from chainrule.tensor import Function, Tensor, _GradMode, as_tensor
@@ -29,7 +29,7 @@ def _check_reduction(reduction: str) -> None:
 def _sum_rows(a: np.ndarray) -> np.ndarray:
     """Σ over the rows of a 2-D array, computed as ones·a: BLAS's matrix-vector product
     is about three times faster than ``a.sum(axis=0)`` for a batch of 100."""
-    return constant("ones", a.shape[0], a.dtype) @ a
+    return cached_array("ones", a.shape[0], a.dtype) @ a
 
 
 class Linear(Function):
@@ -81,8 +81,7 @@ class Linear(Function):
                  gb)[:len(needs)]
         if recording:
             return grads
-        wrap = Tensor._wrap
-        return tuple([None if a is None else wrap(a) for a in grads])
+        return tuple([None if a is None else Tensor._wrap(a) for a in grads])
 
 
 def linear(x: Any, weight: Tensor, bias: Tensor | None = None) -> Tensor:
@@ -211,7 +210,7 @@ class CrossEntropy(Function):
             # arrays: one index array is about three times faster than a pair
             samples = xt.shape[1]
             self.picked = (t.reshape(-1).astype(np.intp, copy=False) * samples
-                           + constant("arange", samples))
+                           + cached_array("arange", samples))
             nll = np.log(self.total) - shifted.reshape(-1)[self.picked]
         else:  # probabilities: -Σ t log p
             tt = t.reshape(-1, classes).T
