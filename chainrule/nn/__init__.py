@@ -19,7 +19,7 @@ from chainrule.nn.activation import (
 from chainrule.nn.container import ModuleList, Sequential
 from chainrule.nn.conv import AvgPool2d, Conv2d, Convolution, MaxPool2d, Pooling
 from chainrule.nn.convnets import DeepConvNet, SimpleConvNet
-from chainrule.nn.layers import Affine, Dropout, Dropout2d, Flatten, Linear
+from chainrule.nn.layers import Affine, Dropout, Dropout2d, Embedding, Flatten, Linear
 from chainrule.nn.losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, SumSquaredError
 from chainrule.nn.models import MLP, TwoLayerNet
 from chainrule.nn.module import LoadResult, Module, Parameter, as_input
@@ -27,7 +27,7 @@ from chainrule.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 
 __all__ = [
     "ACTIVATIONS", "Affine", "BCEWithLogitsLoss", "BatchNorm1d", "BatchNorm2d",
-    "CrossEntropyLoss", "Dropout", "Dropout2d", "Flatten", "Identity", "LayerNorm",
+    "CrossEntropyLoss", "Dropout", "Dropout2d", "Embedding", "Flatten", "Identity", "LayerNorm",
     "LeakyReLU", "Linear", "LoadResult", "MLP", "MSELoss", "Module", "ModuleList",
     "Parameter", "ReLU", "Sequential", "Sigmoid", "Softmax", "SumSquaredError", "Tanh",
     "TwoLayerNet", "as_input", "get_activation", "init",

@@ -10,9 +10,10 @@ import numpy as np
 import chainrule.functional as F
 from chainrule.nn.init import RngLike, get_initializer, make_rng, zeros_
 from chainrule.nn.module import Module, Parameter, as_input
+from chainrule.ops.nn import _normalize_padding_idx
 from chainrule.tensor import Tensor
 
-__all__ = ["Linear", "Affine", "Flatten", "Dropout", "Dropout2d"]
+__all__ = ["Linear", "Affine", "Embedding", "Flatten", "Dropout", "Dropout2d"]
 
 
 def _check_positive(name: str, value: Any) -> int:
@@ -57,6 +58,38 @@ class Linear(Module):
 
 
 Affine = Linear  # the textbook's name for the same layer
+
+
+class Embedding(Module):
+    """A lookup table of word vectors: ``Embedding(num_embeddings, embedding_dim)`` maps
+    integer ids of any shape (N, T) to vectors (N, T, embedding_dim).
+
+    Picking row k of ``weight`` is the product of a one-hot vector with the table,
+    computed without the one-hot vector; the backward adds the gradients of repeated ids
+    into their row. Weights start as N(0, 1), as in PyTorch. The row ``padding_idx`` (if
+    given) starts at zero and is never updated by gradients.
+    """
+
+    def __init__(self, num_embeddings: int, embedding_dim: int,
+                 padding_idx: int | None = None, seed: int | None = None,
+                 rng: RngLike = None, dtype: Any = np.float32) -> None:
+        super().__init__()
+        self.num_embeddings = _check_positive("num_embeddings", num_embeddings)
+        self.embedding_dim = _check_positive("embedding_dim", embedding_dim)
+        self.padding_idx = None if padding_idx is None else \
+            _normalize_padding_idx(padding_idx, self.num_embeddings)
+        generator = make_rng(rng, seed)
+        table = generator.standard_normal((self.num_embeddings, self.embedding_dim))
+        if self.padding_idx is not None:
+            table[self.padding_idx] = 0.0
+        self.weight = Parameter(table.astype(dtype))
+
+    def forward(self, ids: Any) -> Tensor:
+        return F.embedding(ids, self.weight, self.padding_idx)
+
+    def extra_repr(self) -> str:
+        extra = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"
+        return f"{self.num_embeddings}, {self.embedding_dim}{extra}"
 
 
 class Flatten(Module):

@@ -33,12 +33,22 @@ class CrossEntropyLoss(_Loss):
 
     ``logits`` has shape (..., C), classes on the *last* axis (PyTorch puts them on
     axis 1; for (N, C) the two agree). ``target`` holds class indices of shape (...)
-    or one-hot / probability rows of shape (..., C). Fused, so the backward is simply
+    or one-hot / probability rows of shape (..., C): (N, T, V) logits of a language
+    model with (N, T) targets, say. Targets equal to ``ignore_index`` (padding) add
+    nothing, and the mean is over the others. Fused, so the backward is simply
     (softmax(logits) - t) / N for the mean.
     """
 
+    def __init__(self, reduction: str = "mean", ignore_index: int = -100) -> None:
+        super().__init__(reduction)
+        self.ignore_index = ignore_index
+
     def forward(self, logits: Any, target: Any) -> Tensor:
-        return F.cross_entropy(as_input(logits), target, self.reduction)
+        return F.cross_entropy(as_input(logits), target, self.reduction, self.ignore_index)
+
+    def extra_repr(self) -> str:
+        extra = "" if self.ignore_index == -100 else f", ignore_index={self.ignore_index}"
+        return super().extra_repr() + extra
 
 
 class MSELoss(_Loss):

@@ -40,6 +40,7 @@ from chainrule.ops.nn import (
     binary_cross_entropy_with_logits,
     cross_entropy,
     dropout,
+    embedding,
     linear,
     log_softmax,
     logsumexp,
@@ -69,7 +70,8 @@ from chainrule.tensor import Tensor
 __all__ = [
     "abs", "add", "astype", "binary_cross_entropy", "binary_cross_entropy_with_logits",
     "broadcast_to", "cat", "clip", "concatenate", "cos", "cross_entropy", "div", "dropout",
-    "eq", "exp", "expand", "flatten", "ge", "getitem", "gt", "le", "leaky_relu", "linear",
+    "embedding", "eq", "exp", "expand", "flatten", "ge", "getitem", "gt", "le",
+    "leaky_relu", "linear",
     "log", "log_softmax", "logsumexp", "lt", "matmul", "max", "maximum", "mean", "min",
     "minimum", "mse_loss", "mul", "ne", "neg", "permute", "pow", "relu", "reshape",
     "sigmoid", "sin", "softmax", "softplus", "split", "sqrt", "squeeze", "stack", "sub",

@@ -395,6 +395,40 @@ for _red in ["mean", "sum", "none"]:
                 (uniform(rng, (3, 4), 0.05, 0.95), uniform(rng, (3, 4), 0, 1)))
 
 
+    @case("cross_entropy", f"ignore-index-{_red}")
+    def _(rng, red=_red):  # (N, T, V) logits, padded targets: ignored samples send nothing
+        target = rng.integers(0, 5, (2, 3))
+        target[0, 1] = target[1, 2] = -100
+        return (lambda x: F.cross_entropy(x, target, red)), (normal(rng, (2, 3, 5)),)
+
+    @case("cross_entropy", f"many-classes-{_red}")
+    def _(rng, red=_red):  # past 512 classes the work is done on rows, not the transpose
+        target = rng.integers(0, 600, (2, 2))
+        target[1, 0] = 7
+        return ((lambda x: F.cross_entropy(x, target, red, ignore_index=7)),
+                (normal(rng, (2, 2, 600)),))
+
+
+@case("cross_entropy", "many-classes-probabilities")
+def _(rng):
+    target = rng.dirichlet(np.ones(600), 3)
+    return (lambda x: F.cross_entropy(x, target)), (normal(rng, (3, 600)),)
+
+
+@case("embedding", "repeated-indices")
+def _(rng):  # index 1 is used three times: its row's gradient adds up the three
+    index = np.array([[1, 4, 1], [0, 1, 2]])
+    return (lambda w: F.embedding(index, w)), (normal(rng, (5, 3)),)
+
+
+@case("embedding", "padding-idx")
+def _(rng):  # the padding row gets no gradient by definition; its uses are masked out
+    index = rng.integers(0, 6, (2, 5, 3))    # of the loss so that the numerical one agrees
+    index[0, 0, 0] = 5
+    unpadded = Tensor((index != 5)[..., None].astype(np.float64))
+    return (lambda w: F.embedding(index, w, padding_idx=-1) * unpadded), (normal(rng, (6, 4)),)
+
+
 @case("cross_entropy", "1d-logits-scalar-target")
 def _(rng):
     return (lambda x: F.cross_entropy(x, np.array(3))), (normal(rng, (5,)),)

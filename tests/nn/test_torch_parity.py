@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import chainrule.functional as F
 from chainrule import Tensor, nn
 
 torch = pytest.importorskip("torch")
@@ -163,3 +164,74 @@ def test_sum_squared_error_is_half_mse_sum():
     expected = 0.5 * ((y - t) ** 2).sum()
     assert nn.SumSquaredError()(y, t).item() == pytest.approx(expected)
     assert (0.5 * nn.MSELoss("sum")(y, t)).item() == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("padding_idx", [None, 0, -2])
+def test_embedding(padding_idx):
+    """Rows picked by ids of shape (N, T), repeated ids' gradients added, the padding
+    row's left at zero: as torch.nn.Embedding with the same table."""
+    ours = nn.Embedding(7, 5, padding_idx=padding_idx, seed=3).double()
+    theirs = torch.nn.Embedding(7, 5, padding_idx=padding_idx).double()
+    with torch.no_grad():
+        theirs.weight.copy_(torch.tensor(ours.weight.data))
+    ids = np.array([[1, 0, 1, 5], [6, 5, 5, 0], [1, 1, 1, 2]])
+    y, ty = ours(ids), theirs(torch.tensor(ids))
+    close(y, ty)
+    g = np.random.default_rng(2).standard_normal(y.shape)
+    y.backward(g)
+    ty.backward(torch.tensor(g))
+    close(ours.weight.grad, theirs.weight.grad)
+    if padding_idx is not None:
+        assert not ours.weight.data[padding_idx].any()
+        assert not ours.weight.grad.data[padding_idx].any()
+
+
+def test_embedding_double_backward():
+    """create_graph records the scatter-add, so a gradient of the gradient works:
+    d/dW Σ v·∂(Σ e²)/∂W, with e = W[ids], as torch computes it."""
+    import chainrule as cr
+
+    data = np.random.default_rng(0).standard_normal((6, 3))
+    v = np.random.default_rng(1).standard_normal((6, 3))
+    ids = np.array([[0, 2, 2], [5, 0, 2]])
+    weight = Tensor(data, requires_grad=True)
+    g, = cr.grad((F.embedding(ids, weight, padding_idx=2) ** 2).sum(), [weight],
+                 create_graph=True)
+    (g * Tensor(v)).sum().backward()
+    tw = torch.tensor(data, requires_grad=True)
+    tg, = torch.autograd.grad(
+        (torch.nn.functional.embedding(torch.tensor(ids), tw, padding_idx=2) ** 2).sum(),
+        [tw], create_graph=True)
+    (tg * torch.tensor(v)).sum().backward()
+    close(g, tg)
+    close(weight.grad, tw.grad)
+
+
+@pytest.mark.parametrize("classes", [5, 700])  # both layouts: transposed and rows
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("ignore_index", [-100, 3])
+def test_cross_entropy_on_sequences_with_ignored_targets(classes, reduction, ignore_index):
+    """(N, T, V) logits and (N, T) targets, some of them ignore_index (padding): torch
+    wants the classes on axis 1, so its logits are (N, V, T)."""
+    rng = np.random.default_rng(4)
+    x, tx = pair(2, 5, classes, seed=1)
+    t = rng.integers(0, classes, (2, 5))
+    t[0, 1], t[1, 3], t[1, 4] = ignore_index, ignore_index, ignore_index
+    loss = F.cross_entropy(x, t, reduction, ignore_index=ignore_index)
+    t_loss = torch.nn.functional.cross_entropy(tx.permute(0, 2, 1), torch.tensor(t),
+                                               reduction=reduction,
+                                               ignore_index=ignore_index)
+    close(loss, t_loss)
+    g = rng.standard_normal(loss.shape)
+    loss.backward(g)
+    t_loss.backward(torch.tensor(g))
+    close(x.grad, tx.grad)
+    module_loss = nn.CrossEntropyLoss(reduction, ignore_index=ignore_index)(x, t)
+    close(module_loss, t_loss)
+
+
+def test_cross_entropy_with_every_target_ignored_is_nan_as_in_torch():
+    x = Tensor(np.zeros((2, 3)), requires_grad=True)
+    loss = F.cross_entropy(x, np.array([-100, -100]))
+    assert np.isnan(loss.item())
+    assert F.cross_entropy(x, np.array([-100, -100]), "sum").item() == 0.0
