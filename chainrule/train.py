@@ -26,10 +26,12 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.optim.clip import clip_grad_norm_
 from chainrule.tensor import Tensor, no_grad
 
 __all__ = ["History", "TrainingDiverged", "Callback", "EarlyStopping", "fit", "evaluate",
-           "predict", "accuracy", "confusion_matrix", "CHECKPOINT_NAME"]
+           "predict", "accuracy", "perplexity", "confusion_matrix", "CHECKPOINT_NAME",
+           "METRICS"]
 
 CHECKPOINT_NAME = "checkpoint.npz"
 
@@ -54,6 +56,30 @@ def _class_labels(target: np.ndarray, output: np.ndarray) -> np.ndarray:
     if output.ndim >= 2 and output.shape[-1] > 1 and target.shape == output.shape:
         return target.argmax(axis=-1)
     return (target.reshape(target.shape[0], -1)[:, 0] > 0.5).astype(np.int64)
+
+
+METRICS = ("accuracy", "perplexity")
+
+
+def perplexity(mean_loss: float) -> float:
+    """exp(mean cross-entropy per token): the number of equally likely words a language
+    model is as unsure as (a uniform guess over V words has perplexity V)."""
+    return math.exp(mean_loss) if mean_loss < 700 else math.inf  # (exp overflows past 709)
+
+
+def _predictions_counted(output: Tensor) -> int:
+    """How many predictions a batch's output holds: one per row of an (N, C) output, one
+    per position of an (N, T, V) sequence output."""
+    shape = output.shape
+    return int(np.prod(shape[:-1])) if len(shape) > 2 else shape[0]
+
+
+def _reset_state(model: Any) -> None:
+    """A model that carries state from batch to batch (a language model's hidden state,
+    ``reset_state()``) starts every pass over the data afresh."""
+    reset = getattr(model, "reset_state", None)
+    if reset is not None:
+        reset()
 
 
 def accuracy(output: Any, target: Any) -> float:
@@ -194,11 +220,14 @@ def evaluate(model: Any, loader: Iterable[Any], loss_fn: Callable[..., Tensor] |
              ) -> dict[str, Any]:
     """Loss, accuracy and confusion matrix over a loader, in eval mode, without a graph.
 
-    Returns a dict with ``loss`` (when ``loss_fn`` is given), ``accuracy`` and
-    ``confusion_matrix`` (when ``metrics`` includes accuracy) and ``samples``.
+    Returns a dict with ``loss`` (when ``loss_fn`` is given; the mean per prediction),
+    ``accuracy`` and ``confusion_matrix`` (when ``metrics`` includes accuracy),
+    ``perplexity`` (when it includes perplexity) and ``samples`` (predictions counted:
+    tokens for a sequence model).
     """
     was_training = getattr(model, "training", False)
     _set_mode(model, False)
+    _reset_state(model)
     total_loss = 0.0
     count = 0
     predicted, actual = [], []
@@ -206,7 +235,7 @@ def evaluate(model: Any, loader: Iterable[Any], loss_fn: Callable[..., Tensor] |
         with no_grad():
             for inputs, targets in loader:
                 out = _forward(model, inputs)
-                n = out.shape[0]
+                n = _predictions_counted(out)
                 if loss_fn is not None:
                     total_loss += float(loss_fn(out, targets).item()) * n
                 if "accuracy" in metrics:
@@ -219,6 +248,8 @@ def evaluate(model: Any, loader: Iterable[Any], loss_fn: Callable[..., Tensor] |
     result: dict[str, Any] = {"samples": count}
     if loss_fn is not None:
         result["loss"] = total_loss / max(count, 1)
+        if "perplexity" in metrics:
+            result["perplexity"] = perplexity(result["loss"])
     if "accuracy" in metrics and count:
         p, a = np.concatenate(predicted), np.concatenate(actual)
         result["accuracy"] = float(np.mean(p == a))
@@ -309,13 +340,19 @@ def fit(model: Any, loss_fn: Callable[..., Tensor], optimizer: Any, train_loader
         epochs: int, val_loader: Any = None, scheduler: Any = None,
         metrics: Sequence[str] = ("accuracy",), callbacks: Sequence[Callback] = (),
         progress: bool | None = None, checkpoint_dir: str | os.PathLike | None = None,
-        resume: str | os.PathLike | None = None) -> History:
+        resume: str | os.PathLike | None = None, clip_grad_norm: float | None = None
+        ) -> History:
     """Train ``model`` for ``epochs`` epochs; returns the ``History``.
 
     Each iteration: forward, ``loss_fn(output, target)``, ``optimizer.zero_grad()``,
     ``loss.backward()``, ``optimizer.step()``. The scheduler (if any) steps once per
-    epoch. ``metrics`` may contain ``"accuracy"`` (classification) or be empty
-    (regression). The progress bar shows on a terminal unless ``progress=False``.
+    epoch. ``metrics`` may contain ``"accuracy"`` (classification), ``"perplexity"``
+    (language models: exp of the mean loss per token) or be empty (regression). The
+    progress bar shows on a terminal unless ``progress=False``. ``clip_grad_norm``
+    rescales the gradients to at most that joint norm before every step (as
+    ``optim.clip_grad_norm_``). A model with a ``reset_state()`` method (a language
+    model carrying its hidden state from window to window) is reset at the start of
+    every epoch and every evaluation.
 
     A NaN or infinite loss raises ``TrainingDiverged``. With ``checkpoint_dir``, a
     checkpoint is written atomically after every epoch; ``resume`` takes such a file
@@ -323,9 +360,11 @@ def fit(model: Any, loss_fn: Callable[..., Tensor], optimizer: Any, train_loader
     """
     if not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"epochs must be a non-negative int, got {epochs!r}")
-    unknown = set(metrics) - {"accuracy"}
+    unknown = set(metrics) - set(METRICS)
     if unknown:
-        raise ValueError(f"unknown metrics {sorted(unknown)}; available: ['accuracy']")
+        raise ValueError(f"unknown metrics {sorted(unknown)}; available: {list(METRICS)}")
+    if clip_grad_norm is not None and not clip_grad_norm > 0:
+        raise ValueError(f"clip_grad_norm must be a positive number, got {clip_grad_norm!r}")
     show = (sys.stderr.isatty() if progress is None else progress)
     loaders = [train_loader] + ([val_loader] if val_loader is not None else [])
     history = History()
@@ -342,6 +381,7 @@ def fit(model: Any, loss_fn: Callable[..., Tensor], optimizer: Any, train_loader
     for epoch in range(start_epoch, epochs + 1):
         started = time.perf_counter()
         _set_mode(model, True)
+        _reset_state(model)
         bar = _progress(train_loader, epoch, epochs, show)
         loss_sum = 0.0
         correct = 0
@@ -360,8 +400,10 @@ def fit(model: Any, loss_fn: Callable[..., Tensor], optimizer: Any, train_loader
                         "(chainrule.optim.clip_grad_norm_), or normalised inputs.")
                 optimizer.zero_grad()
                 loss.backward()
+                if clip_grad_norm is not None:
+                    clip_grad_norm_(model.parameters(), clip_grad_norm)
                 optimizer.step()
-                n = output.shape[0]
+                n = _predictions_counted(output)
                 loss_sum += loss_value * n
                 seen += n
                 if track_accuracy:
@@ -381,11 +423,13 @@ def fit(model: Any, loss_fn: Callable[..., Tensor], optimizer: Any, train_loader
         record: dict[str, float] = {"epoch": epoch, "train_loss": loss_sum / max(seen, 1)}
         if track_accuracy:
             record["train_accuracy"] = correct / max(seen, 1)
+        if "perplexity" in metrics:
+            record["train_perplexity"] = perplexity(record["train_loss"])
         if val_loader is not None:
             result = evaluate(model, val_loader, loss_fn, metrics=metrics)
             record["val_loss"] = result["loss"]
-            if track_accuracy:
-                record["val_accuracy"] = result["accuracy"]
+            for name in metrics:
+                record[f"val_{name}"] = result[name]
         record["lr"] = _current_lr(optimizer)
         if scheduler is not None:
             scheduler.step()

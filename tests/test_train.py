@@ -138,3 +138,65 @@ def test_history_files_round_trip(tmp_path):
     assert History.from_dict(json.loads((tmp_path / "h.json").read_text())) == history
     assert (tmp_path / "h.csv").read_text().splitlines() == ["epoch,train_loss,lr",
                                                              "1,0.75,0.1"]
+
+
+def test_fit_clips_the_gradient_norm_before_every_step(digit_data):
+    """With clip_grad_norm=c, SGD moves the parameters by at most lr·c per step."""
+    x_train, y_train, _, _ = digit_data
+    model = nn.MLP([64, 32, 10], activations="relu", seed=0)
+    before = [p.data.copy() for p in model.parameters()]
+    loader = DataLoader(TensorDataset(x_train[:50], y_train[:50]), batch_size=50)
+    fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=1.0), loader,
+        epochs=1, clip_grad_norm=1e-3, progress=False)
+    step = np.sqrt(sum(((p.data - b) ** 2).sum() for p, b in zip(model.parameters(), before)))
+    assert 0 < step <= 1e-3 * (1 + 1e-5)
+    with pytest.raises(ValueError, match="clip_grad_norm must be a positive number"):
+        fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=1.0), loader,
+            epochs=1, clip_grad_norm=0.0, progress=False)
+
+
+class CountingSequenceModel(nn.Module):
+    """Logits (N, T, V) from a bias only; counts its calls since the last reset_state."""
+
+    def __init__(self, vocab):
+        super().__init__()
+        self.bias = nn.Parameter(np.zeros(vocab, dtype=np.float32))
+        self.calls_since_reset, self.resets = 0, 0
+
+    def reset_state(self):
+        self.calls_since_reset = 0
+        self.resets += 1
+
+    def forward(self, ids):
+        self.calls_since_reset += 1
+        zeros = np.zeros(ids.shape + self.bias.shape, dtype=np.float32)
+        return self.bias + zeros
+
+
+def test_sequence_loss_is_averaged_per_token_and_perplexity_reported():
+    """(N, T, V) logits: every position counts once (a last, shorter window weighs
+    less), perplexity = exp(mean loss), and the carried state is reset once per pass."""
+    import math
+
+    from chainrule.train import perplexity
+
+    vocab = 4
+    rng = np.random.default_rng(0)
+    windows = [(rng.integers(0, vocab, (2, 5)), rng.integers(0, vocab, (2, 5))),
+               (rng.integers(0, vocab, (2, 2)), rng.integers(0, vocab, (2, 2)))]
+    model = CountingSequenceModel(vocab)
+    result = evaluate(model, windows, nn.CrossEntropyLoss(), metrics=("perplexity",))
+    assert result["samples"] == 14
+    assert result["loss"] == pytest.approx(math.log(vocab), rel=1e-6)  # uniform: ln V
+    assert result["perplexity"] == pytest.approx(vocab, rel=1e-5)
+    assert model.resets == 1 and model.calls_since_reset == 2
+    history = fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1),
+                  windows, epochs=2, val_loader=windows, metrics=("perplexity",),
+                  progress=False)
+    assert model.resets == 1 + 2 * 2  # each epoch, each evaluation
+    np.testing.assert_allclose(history.train_perplexity, np.exp(history.train_loss))
+    np.testing.assert_allclose(history.val_perplexity, np.exp(history.val_loss))
+    assert perplexity(1000.0) == math.inf
+    with pytest.raises(ValueError, match="unknown metrics"):
+        fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), windows,
+            epochs=1, metrics=("bleu",), progress=False)
