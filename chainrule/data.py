@@ -2,8 +2,9 @@
 
 A ``Dataset`` is anything with a length and an indexing operation returning one sample.
 A ``DataLoader`` walks a dataset in mini-batches of ``Tensor``s, optionally in a fresh
-random order every epoch. The helpers ``random_split`` and ``train_test_split`` hold
-data back for validation.
+random order every epoch. A ``BPTTLoader`` walks one long token stream (a text) in
+consecutive windows, for recurrent language models. The helpers ``random_split`` and
+``train_test_split`` hold data back for validation.
 
 Typical use::
 
@@ -34,6 +35,7 @@ __all__ = [
     "TensorDataset",
     "Subset",
     "DataLoader",
+    "BPTTLoader",
     "random_split",
     "train_test_split",
 ]
@@ -295,6 +297,142 @@ class DataLoader:
     def __repr__(self) -> str:
         return (f"DataLoader(samples={len(self.dataset)}, batch_size={self.batch_size}, "
                 f"shuffle={self.shuffle}, drop_last={self.drop_last}, seed={self.seed})")
+
+
+# --------------------------------------------------------------------------- BPTT
+class BPTTLoader:
+    """Truncated back-propagation through time: one long token stream as consecutive
+    windows of ``batch_size`` parallel rows, for recurrent language models.
+
+    The stream is cut into ``batch_size`` equal rows, side by side (the layout of
+    Zaremba et al. 2014 and of the book "Deep Learning from Scratch 2"): with
+    ``L = len(ids) // batch_size``, row ``b`` is ``ids[b*L:(b+1)*L]``, so it starts at
+    offset ``b*L``; the last ``len(ids) % batch_size`` tokens are left out. Window ``k``
+    holds the next ``bptt`` steps of every row, and its targets are its inputs shifted
+    by one token::
+
+        inputs[b, t]  = ids[b*L + k*bptt + t]
+        targets[b, t] = ids[b*L + k*bptt + t + 1]
+
+    So row ``b`` of window ``k + 1`` continues exactly where row ``b`` of window ``k``
+    ended, and a model may carry its hidden state from one window to the next: it then
+    sees each row as one long text, while the gradient flows back only ``bptt`` steps.
+    **The carried state must be detached between windows** (``h = h.detach()``):
+    otherwise every backward pass runs back through all earlier windows, and the graph,
+    with its memory, grows for the whole epoch. Start each epoch from a fresh (zero)
+    state: the rows start over at their beginnings.
+
+    Args:
+        ids: the token ids, a 1-D integer array (or Tensor or list), e.g. from
+            ``chainrule.datasets.ptb``.
+        batch_size: the number of parallel rows (``N``).
+        bptt: time steps per window (``T``), how far back the gradient flows.
+        drop_last: drop the final window when it is shorter than ``bptt`` (by default
+            it is kept, with ``(L - 1) % bptt`` steps).
+        batch_first: windows of shape (N, T); otherwise time-major (T, N).
+
+    Each window is ``(inputs, targets)``, two int64 Tensors; ``len(loader)`` is the number
+    of windows per epoch. Every epoch yields the same windows in the same order.
+
+    Typical use::
+
+        loader = BPTTLoader(train_ids, batch_size=20, bptt=35)
+        for epoch in range(epochs):
+            state = None                               # each row starts afresh
+            for inputs, targets in loader:             # (20, 35) each
+                logits, state = model(inputs, state)
+                state = tuple(s.detach() for s in state)   # carry values, not graphs
+                loss = F.cross_entropy(logits.reshape(-1, vocab_size),
+                                       targets.reshape(-1))
+                ...
+
+    Resuming works as for ``DataLoader``: ``state_dict()`` records how many windows of
+    the current epoch have been handed out, and after ``load_state_dict`` the next
+    ``for`` loop continues with the window that would have come next. (The model's
+    carried hidden state is not the loader's: unless saved too, it restarts at zero.)
+    """
+
+    def __init__(self, ids: Any, batch_size: int, bptt: int, drop_last: bool = False,
+                 batch_first: bool = True) -> None:
+        ids = _as_array(ids)
+        if ids.ndim != 1 or ids.dtype.kind not in "iu":
+            raise ValueError(
+                f"BPTTLoader needs a 1-D integer array of token ids, got shape {ids.shape} "
+                f"of {ids.dtype}"
+            )
+        self.batch_size = _check_positive_int("batch_size", batch_size)
+        self.bptt = _check_positive_int("bptt", bptt)
+        self.drop_last = bool(drop_last)
+        self.batch_first = bool(batch_first)
+        self.num_tokens = len(ids)
+        row_length = len(ids) // self.batch_size
+        if row_length < 2:
+            raise ValueError(
+                f"{len(ids)} tokens in {self.batch_size} rows leave {row_length} token(s) "
+                "a row, but a row needs at least 2 (an input and its target); use a "
+                "smaller batch_size or a longer text"
+            )
+        # (N, L) rows, copied as int64: the windows are cut out of this one array.
+        rows = ids[:self.batch_size * row_length].reshape(self.batch_size, row_length)
+        rows = rows.astype(np.int64)
+        # Time-major windows are slices of the transposed rows: store them that way.
+        self._rows = rows if self.batch_first else np.ascontiguousarray(rows.T)
+        self._steps = row_length - 1  # input positions a row has (its last is only a target)
+        # How many windows of the epoch under way were handed out (None: no epoch under
+        # way), and how many to skip when the next epoch starts (set by load_state_dict).
+        self._batches_done: int | None = None
+        self._resume_batches = 0
+
+    def __len__(self) -> int:
+        if self.drop_last:
+            return self._steps // self.bptt
+        return math.ceil(self._steps / self.bptt)
+
+    def __iter__(self) -> Iterator[tuple[Any, Any]]:
+        from chainrule.tensor import Tensor  # here, as in DataLoader.__iter__
+
+        skip, self._resume_batches = self._resume_batches, 0
+        self._batches_done = skip
+        for window in range(skip, len(self)):
+            start = window * self.bptt
+            stop = min(start + self.bptt, self._steps)
+            if self.batch_first:
+                inputs = self._rows[:, start:stop]
+                targets = self._rows[:, start + 1:stop + 1]
+            else:
+                inputs = self._rows[start:stop]
+                targets = self._rows[start + 1:stop + 1]
+            self._batches_done = window + 1  # counted before the yield, as in DataLoader
+            # Copies: a caller changing a window in place must not change later epochs.
+            yield Tensor(inputs.copy()), Tensor(targets.copy())
+        self._batches_done = None
+
+    def state_dict(self) -> dict[str, Any]:
+        """``{"batches_done": k}``: windows of the current epoch handed out (0 between
+        epochs)."""
+        if self._batches_done is not None:
+            return {"batches_done": self._batches_done}
+        return {"batches_done": self._resume_batches}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a position saved by ``state_dict``; the next epoch continues from it."""
+        if "batches_done" not in state:
+            raise ValueError("BPTTLoader state is missing 'batches_done'; expected the dict "
+                             "returned by BPTTLoader.state_dict()")
+        batches_done = state["batches_done"]
+        if (isinstance(batches_done, bool) or not isinstance(batches_done, numbers.Integral)
+                or not 0 <= batches_done <= len(self)):
+            raise ValueError(
+                f"batches_done must be an integer from 0 to {len(self)} (the windows per "
+                f"epoch), got {batches_done!r}"
+            )
+        self._resume_batches = int(batches_done)
+        self._batches_done = None
+
+    def __repr__(self) -> str:
+        return (f"BPTTLoader(tokens={self.num_tokens}, batch_size={self.batch_size}, "
+                f"bptt={self.bptt}, drop_last={self.drop_last}, "
+                f"batch_first={self.batch_first})")
 
 
 # --------------------------------------------------------------------------- splits

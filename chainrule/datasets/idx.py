@@ -15,13 +15,11 @@ into a silently wrong array.
 
 from __future__ import annotations
 
-import gzip
-import hashlib
-import zlib
 from pathlib import Path
 
 import numpy as np
 
+from ._files import check_digest, read_maybe_gzipped
 from .errors import CorruptFileError
 
 __all__ = ["read_idx", "parse_idx", "IMAGES_MAGIC", "LABELS_MAGIC"]
@@ -38,23 +36,6 @@ _IDX_DTYPES = {
     0x0D: np.dtype(">f4"),
     0x0E: np.dtype(">f8"),
 }
-_GZIP_SIGNATURE = b"\x1f\x8b"
-
-
-def _read_content(path: Path) -> bytes:
-    """The file's bytes, decompressed if it is gzipped."""
-    raw = path.read_bytes()
-    is_gzip = raw[:2] == _GZIP_SIGNATURE
-    if path.suffix == ".gz" and not is_gzip:
-        raise CorruptFileError(path, "not a gzip file although its name ends in .gz")
-    if not is_gzip:
-        return raw
-    try:
-        return gzip.decompress(raw)
-    except EOFError as err:  # the stream stops before its end marker
-        raise CorruptFileError(path, f"the gzip data is truncated ({err})") from err
-    except (OSError, zlib.error) as err:  # bad header, bad CRC, garbled data
-        raise CorruptFileError(path, f"the gzip data is invalid ({err})") from err
 
 
 def parse_idx(content: bytes, path: Path | str = "<bytes>",
@@ -108,17 +89,12 @@ def read_idx(path: Path | str, expected_magic: int | None = None,
             shape, or wrong checksum.
     """
     path = Path(path)
-    content = _read_content(path)
+    content = read_maybe_gzipped(path)
     array = parse_idx(content, path, expected_magic)
     if expected_shape is not None and array.shape != tuple(expected_shape):
         raise CorruptFileError(
             path, f"holds an array of shape {array.shape}, expected {tuple(expected_shape)}"
         )
     if sha256 is not None:
-        digest = hashlib.sha256(content).hexdigest()
-        if digest != sha256:
-            raise CorruptFileError(
-                path, f"SHA-256 of the decompressed content is {digest}, expected {sha256} "
-                      "(a byte was changed, or this is not the official file)"
-            )
+        check_digest(path, content, sha256, "sha256")
     return array

@@ -11,7 +11,8 @@ Loading ``split`` goes like this:
    ``mnist/`` subfolder; Fashion-MNIST: its ``fashion-mnist/`` subfolder), then the cache
    ``$XDG_CACHE_HOME/chainrule/<name>`` (by default ``~/.cache/chainrule/<name>``).
 2. If none has them and ``download=True``, download the ``.gz`` files into the cache,
-   trying each mirror in turn and checking the published MD5.
+   trying each mirror in turn and checking the published MD5. (Steps 1 and 2 are
+   ``chainrule.datasets._locate``, shared with the Penn Treebank.)
 3. If a parsed copy (``.npz``) of exactly these files is cached, load it: that is fast.
 4. Otherwise read the IDX files, checking magic numbers, counts, 28x28 dimensions, byte
    sizes and (for MNIST) the SHA-256 of the decompressed content, then save the ``.npz``.
@@ -24,18 +25,14 @@ the files that were validated.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
-import warnings
-import zipfile
 from collections.abc import Mapping
-from pathlib import Path
 
 import numpy as np
 
-from ._files import atomic_writer, cache_dir
-from .download import download_file
-from .errors import CorruptFileError, DatasetNotFoundError, DownloadError
+from ._files import parsed_cache_path, read_npz, write_npz
+from ._locate import DatasetSource, locate
+from .errors import CorruptFileError
 from .idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx
 
 __all__ = [
@@ -85,16 +82,13 @@ FASHION_MNIST_CLASSES = (
 
 
 @dataclasses.dataclass(frozen=True)
-class IdxDatasetSpec:
-    """Everything that distinguishes one MNIST-format dataset from another."""
+class IdxDatasetSpec(DatasetSource):
+    """Everything that distinguishes one MNIST-format dataset from another: where its
+    files are (name, title, mirrors, ``md5`` of each ``<file>.gz``, env_subdirs, as for
+    any ``DatasetSource``), plus what is checked and named after reading them."""
 
-    name: str  # folder name in the cache, e.g. "fashion-mnist"
-    title: str  # for messages, e.g. "Fashion-MNIST"
-    mirrors: tuple[str, ...]
-    md5: Mapping[str, str]  # "<file>.gz" -> published MD5 of the archive
     raw_sha256: Mapping[str, str] | None  # "<file>" -> SHA-256 of the decompressed bytes
     class_names: tuple[str, ...]
-    env_subdirs: tuple[str, ...]  # where to look inside $CHAINRULE_DATA ("" = itself)
 
 
 MNIST = IdxDatasetSpec(
@@ -139,117 +133,26 @@ FASHION_MNIST = IdxDatasetSpec(
 )
 
 
-# --------------------------------------------------------------------------- finding
-def _search_dirs(spec: IdxDatasetSpec, data_dir: str | os.PathLike | None
-                 ) -> list[tuple[Path, str]]:
-    """The folders to look in, in order, each with where it came from (for messages)."""
-    folders = []
-    if data_dir is not None:
-        folders.append((Path(data_dir).expanduser(), "data_dir"))
-    env = os.environ.get("CHAINRULE_DATA")
-    if env:
-        for sub in spec.env_subdirs:
-            folders.append((Path(env).expanduser() / sub, "$CHAINRULE_DATA"))
-    folders.append((cache_dir(spec.name), "cache"))
-    return folders
-
-
-def _find_file(folder: Path, name: str) -> Path | None:
-    """``folder/name`` or else ``folder/name.gz``, whichever exists first."""
-    for candidate in (folder / name, folder / f"{name}.gz"):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def _not_found_message(spec: IdxDatasetSpec, split: str, folders: list[tuple[Path, str]],
-                       download_error: DownloadError | None) -> str:
-    images, labels = SPLIT_FILES[split]
-    searched = "\n".join(f"  - {folder}  ({origin})" for folder, origin in folders)
-    if download_error is None:
-        download_note = "Downloading was not attempted (download=False)."
-    else:
-        download_note = f"Downloading failed: {download_error}"
-    return (
-        f"{spec.title} {split!r} files not found.\n"
-        f"Expected {images} and {labels} (each may also be gzipped, ending in .gz).\n"
-        f"Searched:\n{searched}\n"
-        f"{download_note}\n"
-        f"To fix it, do one of:\n"
-        f"  - pass data_dir='/path/to/folder' holding these files;\n"
-        f"  - set the CHAINRULE_DATA environment variable to such a folder"
-        f" (see the list above for the subfolders looked at);\n"
-        f"  - call with download=True while online (the files go to "
-        f"{cache_dir(spec.name)})."
-    )
-
-
-def _locate(spec: IdxDatasetSpec, split: str, data_dir: str | os.PathLike | None,
-            download: bool) -> tuple[Path, Path]:
-    """Paths of the split's (images, labels) files, downloading them if allowed."""
-    names = SPLIT_FILES[split]
-    folders = _search_dirs(spec, data_dir)
-    for folder, _ in folders:
-        found = [_find_file(folder, name) for name in names]
-        if found[0] is not None and found[1] is not None:
-            return found[0], found[1]
-    if not download:
-        raise DatasetNotFoundError(_not_found_message(spec, split, folders, None))
-
-    target = cache_dir(spec.name)
-    try:
-        for name in names:
-            if _find_file(target, name) is None:  # keep a file an earlier run fetched
-                download_file(f"{name}.gz", spec.mirrors, spec.md5[f"{name}.gz"], target)
-    except DownloadError as err:
-        raise DatasetNotFoundError(_not_found_message(spec, split, folders, err)) from err
-    images, labels = (_find_file(target, name) for name in names)
-    assert images is not None and labels is not None
-    return images, labels
-
-
-# --------------------------------------------------------------------------- npz cache
-def _npz_path(spec: IdxDatasetSpec, split: str, sources: tuple[Path, Path]) -> Path:
-    """Cache file for the parsed arrays of these exact source files."""
-    key = hashlib.sha256(f"v{_NPZ_VERSION}".encode())
-    for source in sources:
-        stat = source.stat()
-        key.update(f"|{source.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode())
-    return cache_dir(spec.name) / f"{split}-{key.hexdigest()[:16]}.npz"
-
-
-def _read_npz(path: Path, count: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """The cached (images, labels), or None if absent or not as expected."""
-    if not path.is_file():
+# --------------------------------------------------------------------------- loading
+def _valid_cache(cached: dict[str, np.ndarray] | None, count: int
+                 ) -> tuple[np.ndarray, np.ndarray] | None:
+    """The cached (images, labels) if they have the expected shapes and dtypes."""
+    if cached is None:
         return None
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            images, labels = npz["images"], npz["labels"]
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
-        return None  # a damaged cache file is simply rebuilt from the sources
+    images, labels = cached["images"], cached["labels"]
     if (images.shape != (count, IMAGE_SIDE, IMAGE_SIDE) or labels.shape != (count,)
             or images.dtype != np.uint8 or labels.dtype != np.uint8):
         return None
     return images, labels
 
 
-def _write_npz(path: Path, images: np.ndarray, labels: np.ndarray) -> None:
-    """Save the parsed arrays; a cache that cannot be written only costs speed."""
-    try:
-        with atomic_writer(path) as out:
-            # Uncompressed on purpose: reading 47 MB is faster than inflating it.
-            np.savez(out, images=images, labels=labels)
-    except OSError as err:
-        warnings.warn(f"could not write the cache file {path}: {err}", stacklevel=3)
-
-
 def _load_split(spec: IdxDatasetSpec, split: str, data_dir: str | os.PathLike | None,
                 download: bool) -> tuple[np.ndarray, np.ndarray]:
     """Raw uint8 ``images`` (N, 28, 28) and ``labels`` (N,) of one split."""
-    sources = _locate(spec, split, data_dir, download)
+    sources = locate(spec, SPLIT_FILES[split], data_dir, download, f"{split!r} files")
     count = SPLIT_SIZES[split]
-    npz_path = _npz_path(spec, split, sources)
-    cached = _read_npz(npz_path, count)
+    npz_path = parsed_cache_path(spec.name, split, sources, _NPZ_VERSION)
+    cached = _valid_cache(read_npz(npz_path, ("images", "labels")), count)
     if cached is not None:
         return cached
 
@@ -260,7 +163,7 @@ def _load_split(spec: IdxDatasetSpec, split: str, data_dir: str | os.PathLike | 
     labels = read_idx(sources[1], LABELS_MAGIC, (count,), checksums.get(label_name))
     if labels.max() >= NUM_CLASSES:
         raise CorruptFileError(sources[1], f"holds label {labels.max()}, expected 0 to 9")
-    _write_npz(npz_path, images, labels)
+    write_npz(npz_path, {"images": images, "labels": labels})
     return images, labels
 
 
