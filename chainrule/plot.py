@@ -156,14 +156,17 @@ def learning_curves(history: Any, path: PathLike, smooth: int | None = None,
 
     ``history`` is a ``chainrule.train.History`` (or its ``to_dict()``); ``smooth`` is
     the moving-average window in iterations (None: about 2% of the run; 0 or 1: none).
-    Without accuracy columns (regression) the right panel shows the per-epoch losses.
+    A language model's history shows its perplexity per epoch instead (on a log
+    scale), and a regression's, without either, the per-epoch losses.
     """
     losses, epochs = _history_parts(history)
     if not losses and not epochs:
         raise ValueError("the history is empty: train for at least one iteration first")
     has_accuracy = any("train_accuracy" in row or "val_accuracy" in row for row in epochs)
-    per_epoch = ("train_accuracy", "val_accuracy") if has_accuracy else \
-        ("train_loss", "val_loss")
+    has_perplexity = not has_accuracy and any(
+        "train_perplexity" in row or "val_perplexity" in row for row in epochs)
+    metric = "accuracy" if has_accuracy else "perplexity" if has_perplexity else "loss"
+    per_epoch = (f"train_{metric}", f"val_{metric}")
     panels = 2 if epochs else 1
     fig = _figure(5.2 * panels, 3.8)
     axes = fig.subplots(1, panels, squeeze=False)[0]
@@ -200,10 +203,12 @@ def learning_curves(history: Any, path: PathLike, smooth: int | None = None,
             ax.plot(numbers, values, color=color, marker=marker,
                     markersize=3 if len(numbers) < 40 else 0, label=label)
         ax.set_xlabel("epoch")
-        ax.set_ylabel("accuracy" if has_accuracy else "loss")
-        ax.set_title("accuracy per epoch" if has_accuracy else "loss per epoch")
+        ax.set_ylabel(metric)
+        ax.set_title(f"{metric} per epoch")
         if has_accuracy:
             ax.set_ylim(min(0.0, ax.get_ylim()[0]), 1.02)
+        if has_perplexity:
+            ax.set_yscale("log")
         ax.legend(loc="lower right" if has_accuracy else "upper right")
         ax.grid(alpha=0.3)
         if len(numbers) < 15:

@@ -109,3 +109,24 @@ def test_import_chainrule_does_not_import_matplotlib():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_language_models_curve_shows_perplexity_on_a_log_scale(tmp_path, monkeypatch):
+    """The right panel of a language model's learning curve is its perplexity per epoch."""
+    import matplotlib.figure
+
+    h = History()
+    h.iteration_loss = list(6 - np.arange(50) / 20)
+    h.epochs = [{"epoch": e, "train_loss": 5.0 / e, "train_perplexity": float(np.exp(5 / e)),
+                 "val_loss": 5.2 / e, "val_perplexity": float(np.exp(5.2 / e))}
+                for e in range(1, 4)]
+    seen = []
+    original = matplotlib.figure.Figure.savefig
+
+    def capture(fig, *args, **kwargs):
+        seen.extend((ax.get_ylabel(), ax.get_yscale()) for ax in fig.axes)
+        return original(fig, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", capture)
+    assert plot.learning_curves(h, tmp_path / "lm.png").read_bytes()[:4] == PNG
+    assert ("perplexity", "log") in seen
