@@ -38,7 +38,11 @@ class Linear(Function):
     rule = "dx = g·Wᵀ, dW = xᵀ·g, db = Σ_batch g"
 
     def forward(self, x, weight, bias=None):
-        y = x @ weight
+        if x.ndim > 2:  # one (N·T, in)·(in, out) product: NumPy's matmul over a stack of
+            # matrices is about 1.7× slower (a language model's (20, 35, 100) inputs)
+            y = (x.reshape(-1, x.shape[-1]) @ weight).reshape(x.shape[:-1] + weight.shape[1:])
+        else:
+            y = x @ weight
         if bias is not None:
             y += bias
         return y
@@ -76,7 +80,7 @@ class Linear(Function):
                 gb = g
             else:
                 gb = g2.sum(axis=0) if recording else _sum_rows(g2)
-        grads = (g @ weight.T if needs[0] else None,
+        grads = ((g2 @ weight.T).reshape(x.shape) if needs[0] else None,
                  x2.T @ g2 if needs[1] else None,
                  gb)[:len(needs)]
         if recording:
