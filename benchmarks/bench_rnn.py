@@ -42,6 +42,7 @@ random ids from a fixed generator (the timing is the same).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import importlib.util
 import os
@@ -91,7 +92,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="only check the NumPy model (and chainrule's, if it can be "
                         "matched) against PyTorch's on a tiny float64 model, then exit")
     parser.add_argument("--profile", action="store_true",
-                        help="also profile 10 chainrule steps of the small model (cProfile)")
+                        help="also profile 10 chainrule steps of the small model with the "
+                        "first thread count (cProfile)")
     args = parser.parse_args(argv)
     try:
         args.threads = [int(n) for n in args.threads.split(",")]
@@ -129,7 +131,10 @@ if __name__ == "__main__" and not HAVE_THREADPOOLCTL:
 
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, str(ROOT))
+# this checkout's chainrule ahead of an installed one, but after the PYTHONPATH entries
+# (which follow the script's folder in sys.path), so that a scratch copy can be timed
+sys.path.insert(1 + len([p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]),
+                str(ROOT))
 import chainrule  # noqa: E402
 import chainrule.functional as F  # noqa: E402
 from chainrule import optim  # noqa: E402
@@ -613,56 +618,67 @@ def main() -> None:
                                                                and rnnlm is None)]
     stream, source = token_stream(args, BATCH * (WINDOWS * BPTT + 1))
     windows = bptt_windows(stream)
-    print(f"chainrule {chainrule.__version__}, numpy {np.__version__}"
+    print(f"chainrule {chainrule.__version__} from {Path(chainrule.__file__).parent}, "
+          f"numpy {np.__version__}"
           + (f", torch {torch.__version__}" if torch is not None else "")
           + f"; batch {BATCH}, BPTT {BPTT}, SGD lr {LR}, clip {MAX_NORM}, float32, no "
           f"dropout; {source}\n")
 
-    if HAVE_THREADPOOLCTL:
-        from threadpoolctl import threadpool_limits
     for threads in args.threads:
-        limiter = threadpool_limits(threads, user_api="blas") if HAVE_THREADPOOLCTL else None
-        if torch is not None:
-            torch.set_num_threads(threads)
-        for model_name in args.models:
-            title, vocab, embed, hidden, layers = MODELS[model_name]
-            weights = init_weights(vocab, embed, hidden, layers)
-            steps: dict[str, Callable[[], float]] = {}
-            if "chainrule" in run:
-                steps["chainrule"] = chainrule_step_fn(
-                    rnnlm(vocab, embedding_dim=embed, hidden_size=hidden, num_layers=layers,
-                          dropout=0.0, tie_weights=False, seed=0), windows)
-            if "torch" in run:
-                steps["torch"] = torch_step_fn(torch, torch_model(torch, weights), windows)
-            if "numpy" in run:
-                steps["numpy"] = numpy_step_fn(weights, windows)[0]
-            if not steps:
-                sys.exit("nothing to run: see the lines above")
-            rounds = args.rounds if model_name == "small" else max(3, args.rounds // 3)
-            samples, first_loss = time_rounds(steps, rounds, args.warmup,
-                                              args.pause if threads > 1 else 0.0)
-            report(f"{model_name} ({title}): ms per training step, {threads} thread"
-                   f"{'s' if threads > 1 else ''}, {rounds} rounds",
-                   samples, first_loss, goals=model_name == "small" and threads == 1)
-        if limiter is not None:
-            limiter.restore_original_limits()
+        with blas_threads(threads):
+            if torch is not None:
+                torch.set_num_threads(threads)
+            for model_name in args.models:
+                title, vocab, embed, hidden, layers = MODELS[model_name]
+                weights = init_weights(vocab, embed, hidden, layers)
+                steps: dict[str, Callable[[], float]] = {}
+                if "chainrule" in run:
+                    steps["chainrule"] = chainrule_step_fn(
+                        rnnlm(vocab, embedding_dim=embed, hidden_size=hidden,
+                              num_layers=layers, dropout=0.0, tie_weights=False, seed=0),
+                        windows)
+                if "torch" in run:
+                    steps["torch"] = torch_step_fn(torch, torch_model(torch, weights), windows)
+                if "numpy" in run:
+                    steps["numpy"] = numpy_step_fn(weights, windows)[0]
+                if not steps:
+                    sys.exit("nothing to run: see the lines above")
+                rounds = args.rounds if model_name == "small" else max(3, args.rounds // 3)
+                samples, first_loss = time_rounds(steps, rounds, args.warmup,
+                                                  args.pause if threads > 1 else 0.0)
+                report(f"{model_name} ({title}): ms per training step, {threads} thread"
+                       f"{'s' if threads > 1 else ''}, {rounds} rounds",
+                       samples, first_loss, goals=model_name == "small" and threads == 1)
+            if args.profile and "chainrule" in run and threads == args.threads[0]:
+                profile_chainrule(rnnlm, windows)
 
-    if args.profile and "chainrule" in run:
-        import cProfile
-        import pstats
 
-        _, vocab, embed, hidden, layers = MODELS["small"]
-        step = chainrule_step_fn(rnnlm(vocab, embedding_dim=embed, hidden_size=hidden,
-                                       num_layers=layers, dropout=0.0, tie_weights=False,
-                                       seed=0), windows)
+def blas_threads(threads: int) -> contextlib.AbstractContextManager:
+    """Limit NumPy's BLAS to ``threads`` threads inside the ``with`` block (without
+    threadpoolctl the limit was set from the environment before NumPy loaded)."""
+    if not HAVE_THREADPOOLCTL:
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(threads, user_api="blas")
+
+
+def profile_chainrule(rnnlm: type, windows: list) -> None:
+    """cProfile of 10 chainrule steps of the small model, the 20 costliest functions."""
+    import cProfile
+    import pstats
+
+    _, vocab, embed, hidden, layers = MODELS["small"]
+    step = chainrule_step_fn(rnnlm(vocab, embedding_dim=embed, hidden_size=hidden,
+                                   num_layers=layers, dropout=0.0, tie_weights=False,
+                                   seed=0), windows)
+    step()
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(10):
         step()
-        profiler = cProfile.Profile()
-        profiler.enable()
-        for _ in range(10):
-            step()
-        profiler.disable()
-        pstats.Stats(profiler).sort_stats("tottime").print_stats(20)
-
+    profiler.disable()
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(20)
 
 if __name__ == "__main__":
     main()
