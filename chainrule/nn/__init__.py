@@ -24,6 +24,15 @@ from chainrule.nn.losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, Su
 from chainrule.nn.models import MLP, TwoLayerNet
 from chainrule.nn.module import LoadResult, Module, Parameter, as_input
 from chainrule.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
+from chainrule.nn.word2vec import (
+    CBOW,
+    SkipGram,
+    UnigramSampler,
+    analogy,
+    contexts_and_targets,
+    most_similar,
+    negative_sampling_loss,
+)
 
 __all__ = [
     "ACTIVATIONS", "Affine", "BCEWithLogitsLoss", "BatchNorm1d", "BatchNorm2d",
@@ -34,3 +43,5 @@ __all__ = [
 ]
 __all__ += ["AvgPool2d", "Conv2d", "Convolution", "DeepConvNet", "MaxPool2d", "Pooling",
             "SimpleConvNet"]
+__all__ += ["CBOW", "SkipGram", "UnigramSampler", "analogy", "contexts_and_targets",
+            "most_similar", "negative_sampling_loss"]
