@@ -14,14 +14,14 @@ Read this file from top to bottom. It is chapter 4 of "Deep Learning from Scratc
    vectors (``nn.most_similar``), and differences of vectors carry relations such as
    singular → plural (``nn.analogy``: car : cars = child : ?).
 
-Run it: python examples/word2vec_ptb.py --data-dir DIR  (DIR holds ptb.train.txt or
-ptb.train.txt.gz; about 70 s an epoch single-threaded). ``--epochs 1`` for a quick try.
+Run it: python examples/word2vec_ptb.py [--data-dir DIR]  (DIR holds the three PTB
+files; without it they are downloaded once; about 70 s an epoch single-threaded).
+``--epochs 1`` for a quick try.
 """
 
 from __future__ import annotations
 
 import argparse
-import gzip
 import sys
 import time
 from pathlib import Path
@@ -34,7 +34,7 @@ except ModuleNotFoundError:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     import chainrule
 
-from chainrule import nn, optim
+from chainrule import datasets, nn, optim
 from chainrule.data import DataLoader, TensorDataset
 
 # The book's settings.
@@ -51,29 +51,14 @@ ANALOGIES = [("king", "man", "queen", "woman"), ("take", "took", "go", "went"),
              ("car", "cars", "child", "children"), ("good", "better", "bad", "worse")]
 
 
-def load_ptb(data_dir: str) -> tuple[np.ndarray, list[str]]:
-    """PTB's training text as word ids, and the words in id order: split on
-    whitespace, '<eos>' at the end of each line, ids in order of first appearance."""
-    folder = Path(data_dir)
-    path = next((p for p in (folder / "ptb.train.txt", folder / "ptb.train.txt.gz")
-                 if p.exists()), None)
-    if path is None:
-        raise SystemExit(f"no ptb.train.txt or ptb.train.txt.gz in {folder}")
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as file:
-        tokens = [word for line in file for word in line.split() + ["<eos>"]]
-    word_to_id: dict[str, int] = {}
-    ids = np.array([word_to_id.setdefault(word, len(word_to_id)) for word in tokens])
-    return ids, list(word_to_id)
-
-
-def main(data_dir: str, epochs: int = EPOCHS, model_name: str = "cbow",
+def main(data_dir: str | None = None, epochs: int = EPOCHS, model_name: str = "cbow",
          vectors_path: str | None = "w2v_vectors.npz", max_words: int | None = None,
          seed: int = 0, print_every: int = 1000) -> dict:
     """Train, save the word vectors (if ``vectors_path``), print the nearest words and
     the analogies; return them with the loss of each epoch. ``max_words`` keeps only the
     beginning of the text (for quick tries)."""
-    ids, words = load_ptb(data_dir)
+    ids, vocabulary = datasets.ptb("train", data_dir=data_dir)  # found, checked, cached
+    words = vocabulary.id_to_word
     if max_words is not None:
         ids = ids[:max_words]
     vocab_size = len(words)
@@ -137,8 +122,10 @@ def main(data_dir: str, epochs: int = EPOCHS, model_name: str = "cbow",
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", required=True,
-                        help="folder with ptb.train.txt or ptb.train.txt.gz")
+    parser.add_argument("--data-dir", default=None,
+                        help="folder with the three PTB files (ptb.train.txt, ...; .gz or "
+                             "not)  [default: $CHAINRULE_DATA or the cache; downloaded "
+                             "once]")
     parser.add_argument("--epochs", type=int, default=EPOCHS)
     parser.add_argument("--model", choices=["cbow", "skipgram"], default="cbow")
     parser.add_argument("--save", default="w2v_vectors.npz",

@@ -346,15 +346,19 @@ def test_query_errors():
 
 
 # --------------------------------------------------------------------------- the example
-def test_example_trains_saves_and_answers(tmp_path, capsys):
+PTB_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "ptb"
+
+
+@pytest.mark.skipif(not (PTB_DIR / "ptb.train.txt.gz").is_file(),
+                    reason=f"real Penn Treebank files not found in {PTB_DIR}")
+def test_example_trains_saves_and_answers(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     example = runpy.run_path(str(EXAMPLE), run_name="example")
-    words = ("you year car toyota king man queen woman take took go went cars child "
-             "children good better bad worse")
-    (tmp_path / "ptb.train.txt").write_text(f" {words} \n the {words} again \n" * 30)
-    results = example["main"](str(tmp_path), epochs=2, vectors_path=str(tmp_path / "v.npz"),
-                              print_every=5)
+    results = example["main"](str(PTB_DIR), epochs=2, vectors_path=str(tmp_path / "v.npz"),
+                              max_words=3000, print_every=10)
     out = capsys.readouterr().out
     assert "[query] toyota" in out and "[analogy] good : better = bad : ?" in out
     saved = np.load(tmp_path / "v.npz")
-    assert saved["word_vectors"].shape == (22, 100) and saved["words"][0] == "you"
+    assert saved["word_vectors"].shape == (10_000, 100) and saved["words"][0] == "aer"
     assert len(results["epoch_losses"]) == 2 and len(results["analogy"]) == 4
+    assert results["epoch_losses"][1] < results["epoch_losses"][0]
