@@ -11,6 +11,9 @@ from chainrule import nn
 
 torch = pytest.importorskip("torch")
 
+T, N, D, H = 5, 3, 4, 6
+
+
 def close(ours, theirs):
     np.testing.assert_allclose(ours.data, theirs.detach().numpy(), rtol=1e-10, atol=1e-12)
 
@@ -77,3 +80,51 @@ def test_load_torch_state_dict_checks_everything_first():
     np.testing.assert_array_equal(ours.weight.data, state["weight"].numpy().T)
     # parameters of a torch module (which require grad) load as well
     ours.load_torch_state_dict(dict(torch.nn.Linear(4, 3).named_parameters()))
+
+
+def test_load_torch_state_dict_into_a_model_with_an_lstm_and_a_linear():
+    class Ours(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = nn.LSTM(D, H, num_layers=2, dtype=np.float64)
+            self.fc = nn.Linear(H, 2, dtype=np.float64)
+
+        def forward(self, x):
+            return self.fc(self.lstm(x)[0])
+
+    class Theirs(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = torch.nn.LSTM(D, H, num_layers=2)
+            self.fc = torch.nn.Linear(H, 2)
+
+        def forward(self, x):
+            return self.fc(self.lstm(x)[0])
+
+    torch.manual_seed(1)
+    theirs, ours = Theirs().double(), Ours()
+    # NumPy arrays work as well as torch tensors
+    ours.load_torch_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
+    x = np.random.default_rng(0).standard_normal((T, N, D))
+    close(ours(x), theirs(torch.tensor(x)))
+
+
+def test_load_torch_state_dict_checks_like_load_state_dict():
+    ours = nn.LSTM(D, H, dtype=np.float64)
+    before = ours.weight_ih_l0.data.copy()
+    state = torch.nn.LSTM(D, H).state_dict()
+    with pytest.raises(ValueError, match="missing keys.*bias_hh_l0"):
+        ours.load_torch_state_dict({k: v for k, v in state.items() if k != "bias_hh_l0"})
+    # a weight given in chainrule's layout instead of PyTorch's
+    with pytest.raises(ValueError, match=r"load_torch_state_dict into LSTM failed .*\n.*"
+                                         r"weight_hh_l0: the state dict has \(6, 24\), the "
+                                         r"model has \(24, 6\) in PyTorch's \(out, in\) "
+                                         r"layout \(stored transposed here, \(6, 24\)\)"):
+        ours.load_torch_state_dict(state | {"weight_hh_l0": torch.zeros(6, 24)})
+    with pytest.raises(ValueError, match=r"weight_ih_l0: the state dict has \(24, 5\)"):
+        ours.load_torch_state_dict(torch.nn.LSTM(D + 1, H).state_dict())
+    np.testing.assert_array_equal(ours.weight_ih_l0.data, before)  # nothing loaded
+    result = ours.load_torch_state_dict(state | {"extra": torch.zeros(1)}, strict=False)
+    assert result.unexpected_keys == ["extra"]
+    # parameters of torch modules (requiring grad) load as well
+    ours.load_torch_state_dict(dict(torch.nn.LSTM(D, H).named_parameters()))
