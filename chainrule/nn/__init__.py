@@ -24,6 +24,7 @@ from chainrule.nn.losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, Su
 from chainrule.nn.models import MLP, TwoLayerNet
 from chainrule.nn.module import LoadResult, Module, Parameter, as_input
 from chainrule.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
+from chainrule.nn.recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell
 from chainrule.nn.word2vec import (
     CBOW,
     SkipGram,
@@ -45,3 +46,4 @@ __all__ += ["AvgPool2d", "Conv2d", "Convolution", "DeepConvNet", "MaxPool2d", "P
             "SimpleConvNet"]
 __all__ += ["CBOW", "SkipGram", "UnigramSampler", "analogy", "contexts_and_targets",
             "most_similar", "negative_sampling_loss"]
+__all__ += ["GRU", "GRUCell", "LSTM", "LSTMCell", "RNN", "RNNBase", "RNNCell"]

@@ -28,13 +28,16 @@ class Linear(Module):
     ``weight`` has shape (in_features, out_features), the textbook's convention, so a
     batch of row vectors is multiplied from the left. PyTorch stores the transpose,
     (out_features, in_features), and computes x·Wᵀ: copy weights between the two with
-    ``.T``. The input may have any leading shape (..., in_features).
+    ``.T`` (``load_torch_state_dict`` does it for a whole model). The input may have
+    any leading shape (..., in_features).
 
     ``init`` is the name of an initialiser in ``nn.init`` ('xavier', 'he', 'std', ...) or
     a callable ``init(weight, rng=generator)``; the bias starts at zero. ``seed`` (or a
     Generator ``rng``) makes the initial weights reproducible. Backward (``F.linear``):
     dX = dY·Wᵀ, dW = Xᵀ·dY, db = Σ dY over the batch.
     """
+
+    torch_transposed = ("weight",)  # (in, out) here, (out, in) in PyTorch
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
                  init: str | Callable[..., Any] = "xavier", seed: int | None = None,

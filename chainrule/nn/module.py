@@ -24,8 +24,9 @@ saves and what ``train()``/``eval()`` walk through.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any, NamedTuple
+from collections.abc import Callable, Iterator, Mapping
+from fnmatch import fnmatchcase
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
@@ -106,6 +107,11 @@ class Module:
     """
 
     training: bool
+    # Names (fnmatch patterns) of this class's own parameters that are stored transposed
+    # relative to PyTorch: chainrule multiplies weights from the right, x·W with W of
+    # shape (in, out), where PyTorch stores (out, in). Linear declares ("weight",), the
+    # recurrent layers their weight_ih/weight_hh; load_torch_state_dict reads it.
+    torch_transposed: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self) -> None:
         # object.__setattr__: our own __setattr__ needs these registries to exist
@@ -367,6 +373,33 @@ class Module:
         ValueError, and the model is left unchanged. Returns the missing and
         unexpected keys (useful with ``strict=False``).
         """
+        return self._load(state_dict, strict, transposed=set(), caller="load_state_dict")
+
+    def load_torch_state_dict(self, state_dict: Mapping[str, Any],
+                              strict: bool = True) -> LoadResult:
+        """Load a PyTorch state dict (``torch_model.state_dict()``) into this model.
+
+        The values may be torch tensors (on the CPU) or NumPy arrays; the keys are the
+        same dotted names as here (``layers.0.weight``, ``lstm.weight_ih_l0``). Where
+        chainrule's layout differs from PyTorch's, the value is converted on the way in:
+        every layer lists in ``torch_transposed`` the parameters it stores transposed
+        (``Linear.weight`` (in, out) here, (out, in) in PyTorch; the recurrent layers'
+        ``weight_ih_l{k}`` (D, G·H) and ``weight_hh_l{k}`` (H, G·H), PyTorch's
+        (G·H, D) and (G·H, H)), and those are transposed; everything else is copied as
+        it is. The checks and the result are those of ``load_state_dict`` (nothing is
+        loaded if anything does not fit); this model's dtypes are kept.
+        """
+        transposed = {
+            f"{prefix}.{name}" if prefix else name
+            for prefix, module in self.named_modules(remove_duplicate=False)
+            for name in module._parameters
+            if any(fnmatchcase(name, pattern) for pattern in module.torch_transposed)}
+        return self._load(state_dict, strict, transposed, caller="load_torch_state_dict")
+
+    def _load(self, state_dict: Mapping[str, Any], strict: bool, transposed: set[str],
+              caller: str) -> LoadResult:
+        """The checks and the copying behind both loaders; the values of ``transposed``
+        keys are PyTorch's (out, in) matrices and are copied in transposed."""
         own = dict(self._named_members(("_parameters", "_buffers"), dedupe=False))
         missing = [key for key in own if key not in state_dict]
         unexpected = [key for key in state_dict if key not in own]
@@ -375,15 +408,17 @@ class Module:
         for key, tensor in own.items():
             if key not in state_dict:
                 continue
-            value = state_dict[key]
-            array = np.asarray(value.data if isinstance(value, Tensor) else value)
+            array = _numpy(state_dict[key])
+            expected = tensor.shape[::-1] if key in transposed else tensor.shape
             if array.dtype.kind not in "biuf":
                 problems.append(f"{key}: expected a numeric array, got dtype {array.dtype}")
-            elif array.shape != tensor.shape:
+            elif array.shape != expected:
+                layout = (f" in PyTorch's (out, in) layout (stored transposed here, "
+                          f"{tensor.shape})") if key in transposed else ""
                 problems.append(f"shape mismatch for {key}: the state dict has "
-                                f"{array.shape}, the model has {tensor.shape}")
+                                f"{array.shape}, the model has {expected}{layout}")
             else:
-                arrays[key] = array
+                arrays[key] = array.T if key in transposed else array
         if strict and missing:
             problems.insert(0, "missing keys (in the model, not in the state dict): "
                             + ", ".join(missing))
@@ -392,7 +427,7 @@ class Module:
                             "unexpected keys (in the state dict, not in the model): "
                             + ", ".join(unexpected))
         if problems:
-            raise ValueError(f"load_state_dict into {type(self).__name__} failed "
+            raise ValueError(f"{caller} into {type(self).__name__} failed "
                              f"(nothing was loaded):\n  " + "\n  ".join(problems))
         for key, array in arrays.items():
             np.copyto(own[key].data, array, casting="unsafe")
@@ -431,6 +466,16 @@ def _check_name(module: Module, name: str) -> None:
     if hasattr(type(module), name):
         raise ValueError(f"{name!r} is already an attribute of {type(module).__name__}; "
                          "choose another name")
+
+
+def _numpy(value: Any) -> np.ndarray:
+    """A Tensor's, torch tensor's or array-like's values as a NumPy array (torch is not
+    imported: a torch tensor is recognised by its ``detach`` and ``cpu`` methods)."""
+    if isinstance(value, Tensor):
+        return value.data
+    if hasattr(value, "detach") and hasattr(value, "cpu"):
+        value = value.detach().cpu().numpy()
+    return np.asarray(value)
 
 
 def _buffer_tensor(name: str, value: Any) -> Tensor | None:
