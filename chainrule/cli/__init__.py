@@ -18,6 +18,7 @@ _COMMANDS = [
     "graph",
     "gradcheck",
     "eval",
+    "generate",
     "experiment",
 ]
 

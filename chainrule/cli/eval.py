@@ -3,13 +3,20 @@ does on the test data: accuracy, confusion matrix, pictures of its mistakes."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 import numpy as np
 
-from chainrule.runs import RunConfig, build_model, load_data
+from chainrule.cli._run_folder import load_weights, read_config, read_vocabulary
+from chainrule.runs import (
+    EVAL_BATCH_SIZE,
+    RunConfig,
+    build_language_model,
+    build_model,
+    load_corpus,
+    load_data,
+)
 
 
 def format_confusion_matrix(matrix: np.ndarray, class_names: list[str]) -> str:
@@ -27,10 +34,10 @@ def format_confusion_matrix(matrix: np.ndarray, class_names: list[str]) -> str:
     return "\n".join(lines)
 
 
-@click.command("eval", short_help="Test accuracy, confusion matrix and mistakes of a trained run.")
+@click.command("eval", short_help="Test accuracy (or perplexity) of a trained run.")
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
-              help="Folder with the MNIST files, if not where the run found them.")
+              help="Folder with the dataset's files, if not where the run found them.")
 @click.option("--max-images", type=click.IntRange(min=1), default=36, show_default=True,
               help="Misclassified test images drawn in misclassified.png.")
 def command(run_dir: Path, data_dir: str | None, max_images: int) -> None:
@@ -38,40 +45,30 @@ def command(run_dir: Path, data_dir: str | None, max_images: int) -> None:
 
     Rebuilds the network from RUN_DIR/config.json and RUN_DIR/model.npz, prints its
     test accuracy and confusion matrix, and writes confusion_matrix.png and
-    misclassified.png into RUN_DIR.
+    misclassified.png into RUN_DIR. For a language model, prints its perplexity on the
+    test text.
 
     \b
     Examples:
       chainrule train --out runs/digits && chainrule eval runs/digits
       chainrule eval runs/mnist --data-dir ~/data/mnist
+      chainrule eval runs/ptb
     """
     from chainrule import plot
-    from chainrule.serialization import load
     from chainrule.train import confusion_matrix, predict
 
-    config_path, weights_path = run_dir / "config.json", run_dir / "model.npz"
-    for path in (config_path, weights_path):
-        if not path.is_file():
-            raise click.BadParameter(
-                f"{path} is missing: RUN_DIR must be a folder written by "
-                "`chainrule train --out RUN_DIR`", param_hint="RUN_DIR")
-    try:
-        config = RunConfig.from_dict(json.loads(config_path.read_text()))
-    except (ValueError, TypeError) as error:
-        raise click.BadParameter(f"{config_path} is not a valid run configuration: {error}",
-                                 param_hint="RUN_DIR") from None
+    config = read_config(run_dir)
     if data_dir is not None:
         config.data_dir = data_dir
+    if config.is_language_model:
+        _evaluate_language_model(run_dir, config)
+        return
     try:
         data = load_data(config)
         net = build_model(config, data)
     except (FileNotFoundError, ValueError) as error:
         raise click.ClickException(str(error)) from None
-    try:
-        net.load_state_dict(load(weights_path))
-    except (ValueError, OSError) as error:
-        raise click.BadParameter(f"{weights_path} does not fit the {config.model} network "
-                                 f"of config.json: {error}", param_hint="RUN_DIR") from None
+    load_weights(net, run_dir, config)
 
     predicted = predict(net, data.x_test).argmax(axis=-1)
     n_classes = len(data.class_names)
@@ -90,3 +87,25 @@ def command(run_dir: Path, data_dir: str | None, max_images: int) -> None:
                                           image_shape=data.image_shape, class_names=names,
                                           max_images=max_images))
     click.echo(f"\nwrote {run_dir}/: {', '.join(p.name for p in written)}")
+
+
+def _evaluate_language_model(run_dir: Path, config: RunConfig) -> None:
+    from chainrule.data import BPTTLoader
+    from chainrule.nn import CrossEntropyLoss
+    from chainrule.train import evaluate
+
+    vocabulary = read_vocabulary(run_dir)
+    try:
+        corpus = load_corpus(config)
+    except (FileNotFoundError, ValueError) as error:
+        raise click.ClickException(str(error)) from None
+    if corpus.vocabulary != vocabulary:
+        raise click.ClickException(f"the vocabulary of {config.dataset} read now differs "
+                                   f"from the one in {run_dir}/vocabulary.json")
+    net = build_language_model(config, len(vocabulary))
+    load_weights(net, run_dir, config)
+    result = evaluate(net, BPTTLoader(corpus.test, EVAL_BATCH_SIZE, config.bptt),
+                      CrossEntropyLoss(), metrics=("perplexity",))
+    click.echo(f"{config.model} on {config.dataset} ({net.num_parameters():,} parameters) "
+               f"from {run_dir}")
+    click.echo(f"test perplexity: {result['perplexity']:.2f} ({result['samples']:,} tokens)")

@@ -11,13 +11,16 @@ import click
 from chainrule.runs import (
     DATASETS,
     DEFAULT_EPOCHS,
+    EVAL_BATCH_SIZE,
     LR_SCHEDULES,
     MODELS,
     OPTIMIZERS,
     RunConfig,
+    build_language_model,
     build_model,
     build_optimizer,
     build_scheduler,
+    load_corpus,
     load_data,
 )
 
@@ -46,33 +49,50 @@ def _positive(kind: type) -> click.ParamType:
 
 @click.command("train")
 @click.option("--dataset", type=click.Choice(DATASETS), default="digits", show_default=True,
-              help="What to learn. digits is built in; mnist and fashion-mnist are read "
-                   "from --data-dir or downloaded once.")
-@click.option("--model", type=click.Choice(MODELS), default="two-layer", show_default=True,
+              help="What to learn. digits is built in; mnist, fashion-mnist and ptb (Penn "
+                   "Treebank) are read from --data-dir or downloaded once.")
+@click.option("--model", type=click.Choice(MODELS), default=None,
               help="two-layer: Affine-ReLU-Affine (the textbook net); mlp: --hidden layers "
-                   "with --activation; cnn / deep-cnn: convolutional nets.")
+                   "with --activation; cnn / deep-cnn: convolutional nets; lstm-lm: an "
+                   "LSTM language model  [default: two-layer; lstm-lm for ptb]")
 @click.option("--hidden", multiple=True, callback=_hidden_sizes, metavar="SIZES",
-              help="Hidden layer sizes, repeatable or comma-separated  [default: 50]")
+              help="Hidden layer sizes, repeatable or comma-separated; for lstm-lm the "
+                   "width of the embedding and of every LSTM layer  [default: 50; 100 for "
+                   "ptb]")
 @click.option("--activation", default="relu", show_default=True,
               type=click.Choice(["relu", "leaky_relu", "sigmoid", "tanh"]),
               help="Hidden activation of --model mlp.")
 @click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="sgd",
               show_default=True)
-@click.option("--lr", type=_positive(float), default=0.1, show_default=True,
-              help="Learning rate.")
+@click.option("--lr", type=_positive(float), default=None,
+              help="Learning rate  [default: 0.1; 20 for ptb]")
 @click.option("--lr-schedule", type=click.Choice(LR_SCHEDULES), default="constant",
               show_default=True,
               help="cosine: anneal the learning rate to 0 over the run; step: ×0.1 after "
                    "each third of the run.")
-@click.option("--batch-size", type=_positive(int), default=100, show_default=True)
+@click.option("--batch-size", type=_positive(int), default=None,
+              help="Samples per step; for a language model, parallel streams of text  "
+                   "[default: 100; 20 for ptb]")
 @click.option("--epochs", type=_positive(int), default=None,
               help="Passes over the training data  [default: " + ", ".join(
                   f"{k} {v}" for k, v in DEFAULT_EPOCHS.items()) + "]")
 @click.option("--weight-decay", type=click.FloatRange(min=0), default=0.0,
               show_default=True, help="L2 penalty added to the gradient.")
 @click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.0,
-              show_default=True, help="Dropout after each hidden layer (--model mlp).")
+              show_default=True, help="Dropout after each hidden layer (--model mlp); "
+                                      "for lstm-lm on the embedding, between the LSTM "
+                                      "layers and before the output.")
 @click.option("--batch-norm", is_flag=True, help="Batch normalisation (--model mlp).")
+@click.option("--layers", type=_positive(int), default=1, show_default=True,
+              help="LSTM layers of --model lstm-lm.")
+@click.option("--bptt", type=_positive(int), default=35, show_default=True,
+              help="Time steps per window of truncated backpropagation through time "
+                   "(--model lstm-lm).")
+@click.option("--clip", type=_positive(float), default=None,
+              help="Clip the gradients to this global norm before every step  "
+                   "[default: none; 0.25 for ptb]")
+@click.option("--tie-weights", is_flag=True,
+              help="The output layer shares the embedding matrix (--model lstm-lm).")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seeds weights and shuffling: the same seed gives the same run.")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
@@ -87,12 +107,13 @@ def _positive(kind: type) -> click.ParamType:
                    "every epoch), with the settings saved in its config.json.")
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar per epoch  [default: on a terminal]")
-def command(dataset: str, model: str, hidden: list[int] | None, activation: str,
-            optimizer: str, lr: float, lr_schedule: str, batch_size: int, epochs: int | None,
-            weight_decay: float, dropout: float, batch_norm: bool, seed: int,
+def command(dataset: str, model: str | None, hidden: list[int] | None, activation: str,
+            optimizer: str, lr: float | None, lr_schedule: str, batch_size: int | None,
+            epochs: int | None, weight_decay: float, dropout: float, batch_norm: bool,
+            layers: int, bptt: int, clip: float | None, tie_weights: bool, seed: int,
             data_dir: str | None, subset: int | None, out: str | None, resume: bool,
             progress: bool | None) -> None:
-    """Train a network and print its test accuracy.
+    """Train a network and print its test accuracy (a language model: its perplexity).
 
     \b
     Examples:
@@ -101,19 +122,33 @@ def command(dataset: str, model: str, hidden: list[int] | None, activation: str,
       chainrule train --dataset mnist --data-dir ~/data/mnist --out runs/mnist
       chainrule train --out runs/mnist --resume      # after an interruption
       chainrule train --dataset mnist --model cnn --optimizer adam --lr 0.001 --epochs 5
+      chainrule train --dataset ptb --data-dir ~/data/ptb --out runs/ptb   # the book's
     """
+    config = RunConfig.for_dataset(
+        dataset, model=model, hidden=hidden, activation=activation, optimizer=optimizer,
+        lr=lr, batch_size=batch_size, epochs=epochs, weight_decay=weight_decay,
+        dropout=dropout, batch_norm=batch_norm, layers=layers, bptt=bptt, clip=clip,
+        tie_weights=tie_weights, seed=seed, data_dir=data_dir, subset=subset,
+        lr_schedule=lr_schedule)
+    resume_from = None
+    if resume:
+        config, resume_from = _resumable_run(out, epochs)
+    try:
+        config.check()
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+    if config.is_language_model:
+        _train_language_model(config, out, resume_from, progress)
+    else:
+        _train_classifier(config, out, resume_from, progress)
+
+
+def _train_classifier(config: RunConfig, out: str | None, resume_from: Path | None,
+                      progress: bool | None) -> None:
     from chainrule.data import DataLoader, TensorDataset
     from chainrule.nn import CrossEntropyLoss
     from chainrule.train import Callback, TrainingDiverged, evaluate, fit
 
-    config = RunConfig(dataset=dataset, model=model, hidden=hidden or [50],
-                       activation=activation, optimizer=optimizer, lr=lr,
-                       batch_size=batch_size, epochs=epochs, weight_decay=weight_decay,
-                       dropout=dropout, batch_norm=batch_norm, seed=seed, data_dir=data_dir,
-                       subset=subset, lr_schedule=lr_schedule)
-    resume_from = None
-    if resume:
-        config, resume_from = _resumable_run(out, epochs)
     try:
         data = load_data(config)
     except (FileNotFoundError, ValueError) as error:  # missing or corrupt files
@@ -135,11 +170,7 @@ def command(dataset: str, model: str, hidden: list[int] | None, activation: str,
                f"{c.optimizer} lr={c.lr}"
                + (f" ({c.lr_schedule} schedule)" if c.lr_schedule != "constant" else "")
                + f", batch {c.batch_size}, {n_epochs} epochs")
-    if out is not None:  # the settings first: a run killed mid-way can be resumed
-        Path(out).mkdir(parents=True, exist_ok=True)
-        (Path(out) / "config.json").write_text(json.dumps(c.to_dict(), indent=2) + "\n")
-    if resume_from is not None:
-        click.echo(f"resuming from {resume_from}")
+    _start_run_folder(config, out, resume_from)
 
     class PrintEpoch(Callback):
         def on_epoch_end(self, epoch: int, record: dict[str, float]) -> None:
@@ -162,7 +193,76 @@ def command(dataset: str, model: str, hidden: list[int] | None, activation: str,
                f"({round(result['accuracy'] * result['samples'])}/{result['samples']}) "
                f"after {n_epochs} epochs in {seconds:.1f} s")
     if out is not None:
-        _write_run(Path(out), net, history, result)
+        _write_run(Path(out), net, history,
+                   {"test_accuracy": result["accuracy"], "test_samples": result["samples"],
+                    "confusion_matrix": result["confusion_matrix"].tolist()})
+
+
+def _start_run_folder(config: RunConfig, out: str | None, resume_from: Path | None) -> None:
+    if out is not None:  # the settings first: a run killed mid-way can be resumed
+        Path(out).mkdir(parents=True, exist_ok=True)
+        (Path(out) / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+    if resume_from is not None:
+        click.echo(f"resuming from {resume_from}")
+
+
+def _train_language_model(config: RunConfig, out: str | None, resume_from: Path | None,
+                          progress: bool | None) -> None:
+    """Truncated BPTT over the training stream; perplexity per epoch on the validation
+    stream, and at the end on the test stream."""
+    from chainrule.data import BPTTLoader
+    from chainrule.nn import CrossEntropyLoss
+    from chainrule.train import Callback, TrainingDiverged, evaluate, fit
+
+    try:
+        corpus = load_corpus(config)
+    except (FileNotFoundError, ValueError) as error:  # missing or corrupt files
+        raise click.ClickException(str(error)) from None
+    net = build_language_model(config, len(corpus.vocabulary))
+    opt = build_optimizer(config, net)
+    scheduler = build_scheduler(config, opt)
+    c = config
+    train_loader = BPTTLoader(corpus.train, c.batch_size, c.bptt)
+    valid_loader = BPTTLoader(corpus.valid, EVAL_BATCH_SIZE, c.bptt)
+    test_loader = BPTTLoader(corpus.test, EVAL_BATCH_SIZE, c.bptt)
+    n_epochs = c.resolved_epochs()
+    click.echo(f"{c.dataset}: {len(corpus.train):,} training, {len(corpus.valid):,} "
+               f"validation and {len(corpus.test):,} test tokens, "
+               f"{len(corpus.vocabulary):,} words; {c.model} with {c.layers}×{c.hidden[0]} "
+               f"LSTM" + (", tied weights" if c.tie_weights else "")
+               + (f", dropout {c.dropout}" if c.dropout else "")
+               + f" ({net.num_parameters():,} parameters); {c.optimizer} lr={c.lr}"
+               + (f" ({c.lr_schedule} schedule)" if c.lr_schedule != "constant" else "")
+               + (f", clip {c.clip}" if c.clip else "")
+               + f", batch {c.batch_size}×{c.bptt}, {n_epochs} epochs")
+    _start_run_folder(config, out, resume_from)
+    if out is not None:
+        (Path(out) / "vocabulary.json").write_text(
+            json.dumps(corpus.vocabulary.to_dict()) + "\n")
+
+    class PrintEpoch(Callback):
+        def on_epoch_end(self, epoch: int, record: dict[str, float]) -> None:
+            click.echo(f"epoch {epoch:>3}/{n_epochs}  train perplexity "
+                       f"{record['train_perplexity']:8.2f}  validation perplexity "
+                       f"{record['val_perplexity']:8.2f}  lr {record['lr']:g}  "
+                       f"({record['seconds']:.0f} s)")
+
+    started = time.perf_counter()
+    try:
+        history = fit(net, CrossEntropyLoss(), opt, train_loader, n_epochs,
+                      val_loader=valid_loader, scheduler=scheduler, metrics=("perplexity",),
+                      callbacks=[PrintEpoch()], progress=progress, checkpoint_dir=out,
+                      resume=resume_from, clip_grad_norm=c.clip)
+    except TrainingDiverged as error:
+        raise click.ClickException(str(error)) from None
+    seconds = time.perf_counter() - started
+    result = evaluate(net, test_loader, CrossEntropyLoss(), metrics=("perplexity",))
+    click.echo(f"test perplexity: {result['perplexity']:.2f} ({result['samples']:,} tokens) "
+               f"after {n_epochs} epochs in {seconds:.0f} s")
+    if out is not None:
+        _write_run(Path(out), net, history,
+                   {"test_perplexity": result["perplexity"], "test_loss": result["loss"],
+                    "test_tokens": result["samples"]})
 
 
 def _resumable_run(out: str | None, epochs: int | None) -> tuple[RunConfig, Path]:
@@ -189,9 +289,8 @@ def _write_run(folder: Path, net: object, history: object, result: dict) -> None
     history.to_csv(folder / "history.csv")
     history.to_json(folder / "history.json")
     save(net.state_dict(), folder / "model.npz")
-    (folder / "result.json").write_text(json.dumps(
-        {"test_accuracy": result["accuracy"], "test_samples": result["samples"],
-         "confusion_matrix": result["confusion_matrix"].tolist()}, indent=1) + "\n")
-    picture = history.plot(folder / "learning_curve.png")
-    click.echo(f"wrote {folder}/: config.json, checkpoint.npz, history.csv, history.json, "
-               f"model.npz, result.json, {Path(picture).name}")
+    (folder / "result.json").write_text(json.dumps(result, indent=1) + "\n")
+    history.plot(folder / "learning_curve.png")
+    written = sorted(p.name for p in folder.iterdir() if p.is_file()
+                     and not p.name.startswith("."))
+    click.echo(f"wrote {folder}/: {', '.join(written)}")

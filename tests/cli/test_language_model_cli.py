@@ -1,0 +1,102 @@
+"""``chainrule train --dataset ptb``, ``eval`` and ``generate`` end to end, on a slice of
+the real Penn Treebank (../shared/data/ptb)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from chainrule.cli import main
+
+PTB_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "ptb"
+pytestmark = pytest.mark.skipif(not (PTB_DIR / "ptb.train.txt.gz").is_file(),
+                                reason=f"real Penn Treebank files not found in {PTB_DIR}")
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path_factory, monkeypatch):
+    """Parsed copies go to a cache of the test session, never the user's."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, list(args))
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    """A small LSTM language model trained for two epochs on 30,000 PTB tokens."""
+    out = tmp_path_factory.mktemp("lm") / "run"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "cache"))
+        result = run("train", "--dataset", "ptb", "--data-dir", str(PTB_DIR), "--subset",
+                     "30000", "--hidden", "32", "--batch-size", "10", "--bptt", "20",
+                     "--epochs", "2", "--no-progress", "--out", str(out))
+    return out, result
+
+
+def test_training_reports_falling_perplexity_and_writes_the_run(trained_run):
+    out, result = trained_run
+    assert result.exit_code == 0, result.output
+    # the book's settings are the defaults for ptb: SGD lr 20, clip 0.25
+    assert "lstm-lm with 1×32 LSTM" in result.output and "sgd lr=20.0" in result.output
+    assert "clip 0.25" in result.output and "batch 10×20" in result.output
+    valid = [float(v) for v in re.findall(r"validation perplexity +([0-9.]+)", result.output)]
+    assert len(valid) == 2 and valid[1] < valid[0] < 10_000  # below a uniform guess
+    test = float(re.search(r"test perplexity: ([0-9.]+)", result.output).group(1))
+    assert test < 10_000
+    config = json.loads((out / "config.json").read_text())
+    assert config["model"] == "lstm-lm" and config["clip"] == 0.25 and config["bptt"] == 20
+    assert len(json.loads((out / "vocabulary.json").read_text())["words"]) == 10_000
+    assert json.loads((out / "result.json").read_text())["test_perplexity"] == \
+        pytest.approx(test, abs=0.01)
+    history = json.loads((out / "history.json").read_text())["epochs"]
+    assert [round(row["val_perplexity"], 2) for row in history] == valid
+    assert (out / "learning_curve.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_eval_gives_the_same_test_perplexity(trained_run):
+    out, result = trained_run
+    trained = float(re.search(r"test perplexity: ([0-9.]+)", result.output).group(1))
+    evaluated = run("eval", str(out))
+    assert evaluated.exit_code == 0, evaluated.output
+    assert f"test perplexity: {trained:.2f}" in evaluated.output
+
+
+def test_generate_continues_the_prompt_reproducibly(trained_run):
+    out, _ = trained_run
+    first = run("generate", str(out), "--prompt", "the meaning of life is", "--words",
+                "12", "--seed", "3")
+    assert first.exit_code == 0, first.output
+    assert first.output.startswith("the meaning of life is")
+    assert "<unk>" not in first.output.split("is", 1)[1]
+    assert first.output == run("generate", str(out), "--prompt", "the meaning of life is",
+                               "--words", "12", "--seed", "3").output
+    greedy = run("generate", str(out), "--prompt", "the stock", "--greedy", "--words", "5")
+    assert greedy.exit_code == 0, greedy.output
+    assert len(greedy.output.split()) >= 2
+
+
+def test_generate_explains_bad_input(trained_run, tmp_path):
+    out, _ = trained_run
+    empty = run("generate", str(out), "--prompt", "   ")
+    assert empty.exit_code == 2 and "at least one word" in empty.output
+    bad_temperature = run("generate", str(out), "--temperature", "0")
+    assert bad_temperature.exit_code == 2
+    digits = tmp_path / "digits"
+    assert run("train", "--epochs", "1", "--no-progress", "--out", str(digits)).exit_code == 0
+    not_lm = run("generate", str(digits))
+    assert not_lm.exit_code == 2 and "not a language model" in not_lm.output
+
+
+def test_a_language_model_on_images_or_an_image_model_on_text_is_a_usage_error():
+    wrong = run("train", "--dataset", "ptb", "--model", "mlp", "--epochs", "1")
+    assert wrong.exit_code == 2 and "use --model lstm-lm" in wrong.output
+    wrong = run("train", "--dataset", "digits", "--model", "lstm-lm", "--epochs", "1")
+    assert wrong.exit_code == 2 and "does not fit --dataset digits" in wrong.output
+    two_sizes = run("train", "--dataset", "ptb", "--hidden", "32,16")
+    assert two_sizes.exit_code == 2 and "one --hidden size" in two_sizes.output
