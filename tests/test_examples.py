@@ -13,6 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 MNIST_DIR = ROOT.parent / "shared" / "data" / "mnist"
+PTB_DIR = ROOT.parent / "shared" / "data" / "ptb"
 
 
 def load(name: str) -> dict:
@@ -53,6 +54,21 @@ def test_two_layer_net_on_mnist(tmp_path, monkeypatch, capsys):
                                                   download=False, train_samples=3000)
     assert "MNIST, 3,000 training" in capsys.readouterr().out
     assert accuracy > 0.2
+
+
+@pytest.mark.skipif(not PTB_DIR.exists(), reason="shared Penn Treebank not available")
+def test_language_model_learns_and_writes(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    results = load("rnnlm_ptb.py")["main"](data_dir=str(PTB_DIR), epochs=1, max_words=8000,
+                                           words=12, print_every=2)
+    out = capsys.readouterr().out
+    assert "8,000 training words" in out
+    progress = [float(line.split("perplexity")[1].split()[0])
+                for line in out.splitlines() if " window " in line]
+    assert len(progress) == 6 and progress[-1] < progress[0]  # it falls within the epoch
+    assert results["test_perplexity"] < 10_000  # better than a uniform guess
+    written = results["text"].split()
+    assert " ".join(written[:5]) == "the meaning of life is" and len(written) > 5
 
 
 def test_gradient_check_agrees_in_float64_and_backprop_is_faster(capsys):
