@@ -100,3 +100,22 @@ def test_a_language_model_on_images_or_an_image_model_on_text_is_a_usage_error()
     assert wrong.exit_code == 2 and "does not fit --dataset digits" in wrong.output
     two_sizes = run("train", "--dataset", "ptb", "--hidden", "32,16")
     assert two_sizes.exit_code == 2 and "one --hidden size" in two_sizes.output
+
+
+def test_resume_continues_a_language_model_exactly(tmp_path):
+    """Two epochs in one go, or one epoch and a resumed second: the same weights."""
+    from chainrule.serialization import load
+
+    common = ["train", "--dataset", "ptb", "--data-dir", str(PTB_DIR), "--subset", "4000",
+              "--hidden", "16", "--bptt", "10", "--dropout", "0.2", "--layers", "2",
+              "--no-progress"]
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    assert run(*common, "--epochs", "2", "--out", str(straight)).exit_code == 0
+    assert run(*common, "--epochs", "1", "--out", str(resumed)).exit_code == 0
+    again = run("train", "--out", str(resumed), "--resume", "--epochs", "2", "--no-progress")
+    assert again.exit_code == 0, again.output
+    assert "resuming from" in again.output and "epoch   2/2" in again.output
+    a, b = load(straight / "model.npz"), load(resumed / "model.npz")
+    assert a.keys() == b.keys()
+    for name in a:
+        assert (a[name] == b[name]).all(), name
