@@ -32,6 +32,7 @@ __all__ = [
     "loss_comparison",
     "line_panels",
     "hyperparameter_scatter",
+    "gradient_flow",
 ]
 
 PathLike = str | os.PathLike
@@ -618,4 +619,73 @@ def hyperparameter_scatter(lr: Any, weight_decay: Any, score: Any, path: PathLik
     ax.grid(alpha=0.3, which="both")
     fig.colorbar(points, ax=ax, label=score_name)
     ax.set_title(title or f"random search: {x.size} trials")
+    return _save(fig, path)
+
+
+def gradient_flow(norms: Mapping[str, Any], path: PathLike,
+                  runs: Mapping[str, Mapping[str, Any]] | None = None,
+                  max_norm: float | None = None, title: str | None = None) -> Path:
+    """Gradients through time (the vanishing-gradients experiment).
+
+    Left: for each setting in ``norms`` (label → gradient norms at distance 0, 1, 2, ...
+    from the loss) the norm reaching each time step, on a log axis, where geometric
+    vanishing or exploding is a straight line. ``runs``, if given (label → {"grad
+    norm": per-iteration values, "loss": per-iteration values}), adds two panels: the
+    gradient norm before clipping, with ``max_norm`` (the clipping threshold) dashed,
+    and the training loss, both per iteration on log axes. A run whose values become inf
+    or NaN (it diverged) is drawn up to its last finite value and marked there with ×.
+    """
+    if not isinstance(norms, Mapping) or not norms:
+        raise TypeError("norms must be a non-empty dict: label → gradient norm at distance "
+                        "0, 1, 2, ...")
+    runs = dict(runs or {})
+    for label, run in runs.items():
+        if not isinstance(run, Mapping) or not {"grad norm", "loss"} <= set(run):
+            raise TypeError(f"run {label!r} must be a dict with the per-iteration lists "
+                            "'grad norm' and 'loss'")
+    fig = _figure(5.0 * (3 if runs else 1) + 0.4, 4.2)
+    axes = fig.subplots(1, 3 if runs else 1, squeeze=False)[0]
+    ax = axes[0]
+    for i, (label, values) in enumerate(norms.items()):
+        y = _array(values, f"norms {label!r}").ravel()
+        ax.plot(np.arange(y.size), y, color=f"C{i % 10}", linewidth=1.6, label=label)
+    ax.set_yscale("log")
+    ax.set_xlabel("distance from the loss, T − t (steps)")
+    ax.set_ylabel("mean ‖∂L/∂x_t‖")
+    ax.set_title("gradient reaching each time step", fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3, which="both")
+    curves = {label: {key: _array(run[key], f"{key} of {label!r}").ravel()
+                       for key in ("grad norm", "loss")} for label, run in runs.items()}
+    for label, run in curves.items():
+        if run["grad norm"].size != run["loss"].size:
+            raise ValueError(f"run {label!r} has {run['grad norm'].size} gradient norms but "
+                             f"{run['loss'].size} losses: give one of each per iteration")
+    for ax, key, ylabel in zip(axes[1:], ("grad norm", "loss"),
+                               ("gradient norm before clipping", "training loss")):
+        for i, (label, run) in enumerate(curves.items()):
+            # a run stops at its first inf or NaN, in either of its curves
+            bad = np.flatnonzero(~(np.isfinite(run["grad norm"]) & np.isfinite(run["loss"])))
+            stop = int(bad[0]) if bad.size else None
+            y = run[key] if stop is None else run[key][:stop + 1]
+            y = y[np.isfinite(y)]  # (only the value at the stop can be inf or NaN)
+            color = f"C{(i + len(norms)) % 10}"
+            ax.plot(np.arange(1, y.size + 1), y, color=color, linewidth=1.2, label=label)
+            if stop is not None and y.size:  # diverged: mark where the curve stops
+                ax.plot([y.size], [y[-1]], marker="x", color=color, markersize=9,
+                        markeredgewidth=2)
+                ax.annotate(f"{run[key][stop]:.3g} at iteration {stop + 1}",
+                            (y.size, y[-1]), textcoords="offset points", xytext=(6, -4),
+                            fontsize=8, color=color)
+        if key == "grad norm" and max_norm is not None:
+            ax.axhline(max_norm, color="0.4", linestyle="--", linewidth=1.0,
+                       label=f"clipping threshold {max_norm:g}")
+        ax.set_yscale("log")
+        ax.set_xlabel("iteration")
+        ax.set_ylabel(ylabel)
+        ax.set_title(ylabel + " per iteration", fontsize=10)
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3, which="both")
+    if title:
+        fig.suptitle(title)
     return _save(fig, path)

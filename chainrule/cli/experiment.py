@@ -1,4 +1,4 @@
-"""``chainrule experiment``: the textbook's chapter-6 experiments (the logic lives in
+"""``chainrule experiment``: the textbooks' chapter-6 experiments (the logic lives in
 ``chainrule.experiments``; this module only parses and prints)."""
 
 from __future__ import annotations
@@ -7,29 +7,32 @@ from pathlib import Path
 
 import click
 
-from chainrule.experiments import EXPERIMENTS, run_experiment
+from chainrule.experiments import EXPERIMENTS, needs_data, run_experiment
 
 
-@click.command("experiment", short_help="The textbook's chapter-6 training experiments.")
+@click.command("experiment", short_help="The textbooks' chapter-6 experiments (training, "
+                                        "gradients through time).")
 @click.argument("name", type=click.Choice(list(EXPERIMENTS)), metavar="NAME")
 @click.option("--dataset", type=click.Choice(["mnist", "digits"]), default=None,
-              help="Data to train on  [default: mnist when its files are found in "
-                   "--data-dir, $CHAINRULE_DATA or the cache, else digits; never "
-                   "downloads]")
+              help="Data to train on (not for vanishing-gradients, which makes its own)  "
+                   "[default: mnist when its files are found in --data-dir, "
+                   "$CHAINRULE_DATA or the cache, else digits; never downloads]")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
               help="Folder with the four MNIST IDX files (.gz or not).")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Folder for the figures and the CSV  [default: experiments/NAME]")
 @click.option("--iterations", type=click.IntRange(min=1), default=None,
               help="Training iterations of each run  [default: optimizers and init 2000, "
-                   "batchnorm 200, overfit 600, hyperparams 200 per trial]")
+                   "batchnorm 200, overfit 600, hyperparams 200 per trial, "
+                   "vanishing-gradients 300 (the clipping runs)]")
 @click.option("--trials", type=click.IntRange(min=1), default=None,
               help="Random-search trials (hyperparams only)  [default: 20]")
 @click.option("--seed", type=int, default=0, show_default=True,
-              help="Seeds weights, shuffling and the search: the same seed, the same run.")
+              help="Seeds weights, shuffling, the search and synthetic data: the same "
+                   "seed, the same run.")
 def command(name: str, dataset: str | None, data_dir: str | None, out: str | None,
             iterations: int | None, trials: int | None, seed: int) -> None:
-    """Run one of the textbook's chapter-6 experiments and print its summary.
+    """Run one of the textbooks' chapter-6 experiments and print its summary.
 
     \b
     NAME is one of:
@@ -41,6 +44,11 @@ def command(name: str, dataset: str | None, data_dir: str | None, out: str | Non
                    training vs test accuracy
       hyperparams  random search of learning rate and weight decay, judged on
                    validation data: sorted table, best trials
+      vanishing-gradients
+                   book 2: the gradient norm reaching each time step of a
+                   plain RNN (vanishing, exploding) and an LSTM, and SGD on
+                   the exploding RNN with and without gradient clipping
+                   (synthetic sequences: no dataset)
 
     \b
     Examples:
@@ -48,6 +56,7 @@ def command(name: str, dataset: str | None, data_dir: str | None, out: str | Non
       chainrule experiment init --dataset digits --iterations 500
       chainrule experiment batchnorm --data-dir ~/data/mnist --out runs/bn
       chainrule experiment hyperparams --trials 50 --seed 1
+      chainrule experiment vanishing-gradients --iterations 500
     """
     from chainrule.datasets import DatasetNotFoundError
 
@@ -56,6 +65,9 @@ def command(name: str, dataset: str | None, data_dir: str | None, out: str | Non
         if name != "hyperparams":
             raise click.UsageError(f"--trials is for the hyperparams experiment, not {name}")
         options["trials"] = trials
+    if not needs_data(name) and (dataset is not None or data_dir is not None):
+        raise click.UsageError(f"--dataset and --data-dir are for the experiments that "
+                               f"train on images; {name} makes its own sequences")
     folder = Path(out) if out is not None else Path("experiments") / name
     click.echo(f"experiment {name}")
     try:

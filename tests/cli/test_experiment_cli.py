@@ -92,7 +92,8 @@ def test_bad_arguments_exit_with_status_2(args, message):
 def test_help_lists_the_experiments_and_examples():
     result = run("--help")
     assert result.exit_code == 0
-    for word in ("optimizers", "init", "batchnorm", "overfit", "hyperparams", "Examples:"):
+    for word in ("optimizers", "init", "batchnorm", "overfit", "hyperparams",
+                 "vanishing-gradients", "Examples:"):
         assert word in result.output
 
 
