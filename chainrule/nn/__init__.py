@@ -8,6 +8,7 @@ be handed to an optimiser and ``model.state_dict()`` saved.
 from chainrule.nn import init
 from chainrule.nn.activation import (
     ACTIVATIONS,
+    GELU,
     Identity,
     LeakyReLU,
     ReLU,
@@ -38,7 +39,8 @@ from chainrule.nn.word2vec import (
 
 __all__ = [
     "ACTIVATIONS", "Affine", "BCEWithLogitsLoss", "BatchNorm1d", "BatchNorm2d",
-    "CrossEntropyLoss", "Dropout", "Dropout2d", "Embedding", "Flatten", "Identity", "LayerNorm",
+    "CrossEntropyLoss", "Dropout", "Dropout2d", "Embedding", "Flatten", "GELU", "Identity",
+    "LayerNorm",
     "LeakyReLU", "Linear", "LoadResult", "MLP", "MSELoss", "Module", "ModuleList",
     "Parameter", "ReLU", "Sequential", "Sigmoid", "Softmax", "SumSquaredError", "Tanh",
     "TwoLayerNet", "as_input", "get_activation", "init",
