@@ -186,6 +186,8 @@ class MultiheadAttention(Module):
                 need_weights: bool = True, attn_mask: Any = None,
                 average_attn_weights: bool = True,
                 is_causal: bool = False) -> tuple[Tensor, Tensor | None]:
+        """(output, attention weights or None): see the class docstring for the shapes
+        and the masks."""
         weight = self.in_proj_weight
         query, key, value = (as_input(x, weight) for x in (query, key, value))
         unbatched = self._check_inputs(query, key, value)
@@ -356,6 +358,8 @@ class TransformerBlock(Module):
 
     def forward(self, src: Any, src_mask: Any = None, src_key_padding_mask: Any = None,
                 is_causal: bool = False) -> Tensor:
+        """The block applied to ``src`` (N, T, d_model) (T first if not batch_first);
+        the masks are ``MultiheadAttention``'s ``attn_mask`` and ``key_padding_mask``."""
         x = as_input(src, self.linear1.weight)
         if self.norm_first:
             x = x + self._attention_block(self.norm1(x), src_mask, src_key_padding_mask,

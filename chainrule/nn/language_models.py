@@ -25,7 +25,7 @@ import chainrule.functional as F
 from chainrule.nn.attention import PositionalEmbedding, TransformerBlock, causal_mask
 from chainrule.nn.container import ModuleList
 from chainrule.nn.init import RngLike, make_rng, normal_, zeros_
-from chainrule.nn.layers import Dropout, Embedding, Linear
+from chainrule.nn.layers import Dropout, Embedding, Linear, _check_positive
 from chainrule.nn.module import Module, Parameter
 from chainrule.nn.normalization import LayerNorm
 from chainrule.nn.recurrent import GRU, LSTM, RNN
@@ -148,6 +148,7 @@ class TransformerLM(Module):
                  dtype: Any = np.float32) -> None:
         super().__init__()
         generator = make_rng(rng, seed)
+        num_layers = _check_positive("num_layers", num_layers)
         self.vocab_size, self.context = vocab_size, context
         self.tie_weights = bool(tie_weights)
         self.embedding = Embedding(vocab_size, d_model, rng=generator, dtype=dtype)

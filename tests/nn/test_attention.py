@@ -286,6 +286,7 @@ def test_transformer_block_matches_torch_encoder_layer(norm_first):
     ty.backward(torch.tensor(g))
     close(x.grad, tx.grad)
     check_parameter_grads(ours, theirs)
+    np.testing.assert_array_equal(ours(x, is_causal=True).data, ours(x, src_mask=mask).data)
 
 
 def test_positional_embedding_adds_a_learnt_vector_per_position():
