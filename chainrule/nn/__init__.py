@@ -8,6 +8,7 @@ be handed to an optimiser and ``model.state_dict()`` saved.
 from chainrule.nn import init
 from chainrule.nn.activation import (
     ACTIVATIONS,
+    GELU,
     Identity,
     LeakyReLU,
     ReLU,
@@ -16,10 +17,17 @@ from chainrule.nn.activation import (
     Tanh,
     get_activation,
 )
+from chainrule.nn.attention import (
+    MultiheadAttention,
+    PositionalEmbedding,
+    TransformerBlock,
+    causal_mask,
+    dot_product_attention,
+)
 from chainrule.nn.container import ModuleList, Sequential
 from chainrule.nn.conv import AvgPool2d, Conv2d, Convolution, MaxPool2d, Pooling
 from chainrule.nn.convnets import DeepConvNet, SimpleConvNet
-from chainrule.nn.language_models import RNNLM, generate, sample_next
+from chainrule.nn.language_models import RNNLM, TransformerLM, generate, sample_next
 from chainrule.nn.layers import Affine, Dropout, Dropout2d, Embedding, Flatten, Linear
 from chainrule.nn.losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, SumSquaredError
 from chainrule.nn.models import MLP, TwoLayerNet
@@ -38,7 +46,8 @@ from chainrule.nn.word2vec import (
 
 __all__ = [
     "ACTIVATIONS", "Affine", "BCEWithLogitsLoss", "BatchNorm1d", "BatchNorm2d",
-    "CrossEntropyLoss", "Dropout", "Dropout2d", "Embedding", "Flatten", "Identity", "LayerNorm",
+    "CrossEntropyLoss", "Dropout", "Dropout2d", "Embedding", "Flatten", "GELU", "Identity",
+    "LayerNorm",
     "LeakyReLU", "Linear", "LoadResult", "MLP", "MSELoss", "Module", "ModuleList",
     "Parameter", "ReLU", "Sequential", "Sigmoid", "Softmax", "SumSquaredError", "Tanh",
     "TwoLayerNet", "as_input", "get_activation", "init",
@@ -47,5 +56,7 @@ __all__ += ["AvgPool2d", "Conv2d", "Convolution", "DeepConvNet", "MaxPool2d", "P
             "SimpleConvNet"]
 __all__ += ["CBOW", "SkipGram", "UnigramSampler", "analogy", "contexts_and_targets",
             "most_similar", "negative_sampling_loss"]
-__all__ += ["RNNLM", "generate", "sample_next"]
+__all__ += ["RNNLM", "TransformerLM", "generate", "sample_next"]
+__all__ += ["MultiheadAttention", "PositionalEmbedding", "TransformerBlock", "causal_mask",
+            "dot_product_attention"]
 __all__ += ["GRU", "GRUCell", "LSTM", "LSTMCell", "RNN", "RNNBase", "RNNCell"]

@@ -13,7 +13,7 @@ import chainrule.functional as F
 from chainrule.nn.module import Module, as_input
 from chainrule.tensor import Tensor
 
-__all__ = ["ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "Identity", "ACTIVATIONS",
+__all__ = ["ReLU", "LeakyReLU", "GELU", "Sigmoid", "Tanh", "Softmax", "Identity", "ACTIVATIONS",
            "get_activation"]
 
 
@@ -52,6 +52,27 @@ class LeakyReLU(Module):
         return f"negative_slope={self.negative_slope}"
 
 
+class GELU(Module):
+    """y = x·Φ(x), Φ the standard normal distribution function (the Transformer's
+    activation); ``approximate='tanh'`` uses ½x(1 + tanh(√(2/π)(x + 0.044715x³))), as
+    ``torch.nn.GELU`` does."""
+
+    recommended_init = "he"  # like ReLU, it passes positive inputs and damps negative ones
+
+    def __init__(self, approximate: str = "none") -> None:
+        super().__init__()
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"GELU: approximate must be 'none' (exact, with erf) or "
+                             f"'tanh', got {approximate!r}")
+        self.approximate = approximate
+
+    def forward(self, x: Any) -> Tensor:
+        return F.gelu(as_input(x), self.approximate)
+
+    def extra_repr(self) -> str:
+        return f"approximate={self.approximate!r}"
+
+
 class Sigmoid(Module):
     """y = 1 / (1 + e^(-x))."""
 
@@ -88,7 +109,7 @@ class Softmax(Module):
 
 
 ACTIVATIONS: dict[str, type[Module]] = {
-    "relu": ReLU, "leaky_relu": LeakyReLU, "sigmoid": Sigmoid, "tanh": Tanh,
+    "relu": ReLU, "leaky_relu": LeakyReLU, "gelu": GELU, "sigmoid": Sigmoid, "tanh": Tanh,
     "linear": Identity, "identity": Identity, "softmax": Softmax,
 }
 

@@ -2,7 +2,8 @@
 
 ``RNNLM`` is the book's ``Rnnlm`` (embedding → LSTM → affine to the vocabulary) and, with
 ``num_layers=2``, dropout and tied weights, its ``BetterRnnlm`` (Zaremba et al.'s
-medium model). ``generate`` writes text with any of them: greedily, or by sampling with a
+medium model). ``TransformerLM`` is a small GPT: causal self-attention instead of a
+recurrence. ``generate`` writes text with any of them: greedily, or by sampling with a
 temperature and a top-k cut.
 
 A language model reads a long stream of tokens one window at a time (truncated
@@ -14,19 +15,23 @@ the length of the stream.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 import chainrule.functional as F
-from chainrule.nn.init import RngLike, make_rng
-from chainrule.nn.layers import Dropout, Embedding, Linear
+from chainrule.nn.attention import PositionalEmbedding, TransformerBlock, causal_mask
+from chainrule.nn.container import ModuleList
+from chainrule.nn.init import RngLike, make_rng, normal_, zeros_
+from chainrule.nn.layers import Dropout, Embedding, Linear, _check_positive
 from chainrule.nn.module import Module, Parameter
+from chainrule.nn.normalization import LayerNorm
 from chainrule.nn.recurrent import GRU, LSTM, RNN
 from chainrule.tensor import Tensor, no_grad
 
-__all__ = ["RNNLM", "generate", "sample_next"]
+__all__ = ["RNNLM", "TransformerLM", "generate", "sample_next"]
 
 _CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
 
@@ -116,6 +121,89 @@ def _detached(state: Any) -> Any:
 def _batch_of(state: Any) -> int:
     h = state[0] if isinstance(state, tuple) else state
     return h.shape[1]  # (num_layers, N, H)
+
+
+# --------------------------------------------------------------------------- Transformer
+class TransformerLM(Module):
+    """A decoder-only Transformer language model (a small GPT): ids (N, T) → logits
+    (N, T, vocab_size).
+
+    token embedding + learned positions (``PositionalEmbedding``) → dropout →
+    ``num_layers`` pre-norm ``TransformerBlock``s, each position attending only to
+    itself and the positions before it (``causal_mask``) → final ``LayerNorm`` → output
+    to the vocabulary, by default tied to the embedding (logits = h·Eᵀ + b).
+    ``dim_feedforward`` None means 4·d_model.
+
+    The model has no state: each call reads at most ``context`` tokens (a longer input
+    is an error), and ``generate(model, prompt, steps, context=model.context)`` re-reads
+    the last ``context`` tokens for every new one. Weights start as GPT-2's: every
+    weight matrix and embedding N(0, 0.02²), the two projections that end a residual
+    branch divided by √(2·num_layers), biases 0.
+    """
+
+    def __init__(self, vocab_size: int, d_model: int = 128, nhead: int = 4,
+                 num_layers: int = 4, dim_feedforward: int | None = None,
+                 context: int = 64, dropout: float = 0.1, tie_weights: bool = True,
+                 activation: str = "gelu", seed: int | None = None, rng: RngLike = None,
+                 dtype: Any = np.float32) -> None:
+        super().__init__()
+        generator = make_rng(rng, seed)
+        num_layers = _check_positive("num_layers", num_layers)
+        self.vocab_size, self.context = vocab_size, context
+        self.tie_weights = bool(tie_weights)
+        self.embedding = Embedding(vocab_size, d_model, rng=generator, dtype=dtype)
+        self.position = PositionalEmbedding(context, d_model, rng=generator, dtype=dtype)
+        self.dropout = Dropout(dropout, rng=generator)
+        self.layers = ModuleList(
+            TransformerBlock(d_model, nhead, dim_feedforward, dropout, activation,
+                             batch_first=True, norm_first=True, rng=generator, dtype=dtype)
+            for _ in range(num_layers))
+        self.norm = LayerNorm(d_model, dtype=dtype)
+        if self.tie_weights:  # logits = h·Eᵀ + b: only the bias is the output layer's own
+            self.decoder_bias = Parameter(np.zeros(vocab_size, dtype=dtype))
+        else:
+            self.decoder = Linear(d_model, vocab_size, rng=generator, dtype=dtype)
+        _init_like_gpt2(self, num_layers, generator)
+
+    def forward(self, ids: Any) -> Tensor:
+        """Logits (N, T, vocab_size) for the ids (N, T), T ≤ context: position t is
+        predicted from the tokens 0..t."""
+        ids = ids.data if isinstance(ids, Tensor) else np.asarray(ids)
+        if ids.ndim != 2:
+            raise ValueError(f"TransformerLM expects token ids of shape (batch, time), got "
+                             f"shape {ids.shape}")
+        T = ids.shape[1]
+        if T > self.context:
+            raise ValueError(
+                f"TransformerLM reads at most context={self.context} tokens at a time, got "
+                f"{T}; cut the input into windows (to generate text, pass "
+                f"context=model.context to nn.generate)")
+        x = self.dropout(self.position(self.embedding(ids)))    # (N, T, E)
+        mask = causal_mask(T)                                   # (T, T): no peeking ahead
+        for layer in self.layers:
+            x = layer(x, src_mask=mask)
+        x = self.norm(x)
+        if self.tie_weights:
+            return F.linear(x, self.embedding.weight.T, self.decoder_bias)  # h·Eᵀ + b
+        return self.decoder(x)
+
+    def extra_repr(self) -> str:
+        return f"context={self.context}, tie_weights={self.tie_weights}"
+
+
+def _init_like_gpt2(model: Module, num_layers: int, rng: np.random.Generator) -> None:
+    """GPT-2's initialisation: every weight matrix and embedding N(0, 0.02²), the
+    projections that end a residual branch (attention's ``out_proj``, the feed-forward
+    ``linear2``) divided by √(2·num_layers), so that the sum of 2·num_layers branches
+    keeps its size; biases 0 (LayerNorm's scales stay 1)."""
+    for name, param in model.named_parameters():
+        if param.ndim == 2:
+            std = 0.02
+            if name.endswith(("out_proj.weight", "linear2.weight")):
+                std /= math.sqrt(2 * num_layers)
+            normal_(param, std=std, rng=rng)
+        elif name.endswith("bias"):
+            zeros_(param)
 
 
 # --------------------------------------------------------------------------- generation

@@ -17,8 +17,10 @@ from chainrule.ops.elementwise import (
     clip,
     cos,
     eq,
+    erf,
     exp,
     ge,
+    gelu,
     gt,
     le,
     leaky_relu,
@@ -71,7 +73,7 @@ from chainrule.tensor import Tensor
 __all__ = [
     "abs", "add", "astype", "binary_cross_entropy", "binary_cross_entropy_with_logits",
     "broadcast_to", "cat", "clip", "concatenate", "cos", "cross_entropy", "div", "dropout",
-    "embedding", "eq", "exp", "expand", "flatten", "ge", "getitem", "gt", "le",
+    "embedding", "eq", "erf", "exp", "expand", "flatten", "ge", "gelu", "getitem", "gt", "le",
     "leaky_relu", "linear",
     "log", "log_softmax", "logsumexp", "lt", "matmul", "max", "maximum", "mean", "min",
     "minimum", "mse_loss", "mul", "ne", "neg", "permute", "pow", "relu", "reshape",
@@ -107,7 +109,7 @@ def _attach_tensor_methods() -> None:
         "__eq__": eq, "__ne__": ne, "__lt__": lt, "__le__": le, "__gt__": gt, "__ge__": ge,
     }
     methods = {
-        "exp": exp, "log": log, "sqrt": sqrt, "abs": abs, "sin": sin, "cos": cos,
+        "exp": exp, "log": log, "sqrt": sqrt, "abs": abs, "sin": sin, "cos": cos, "erf": erf,
         "tanh": tanh, "sigmoid": sigmoid, "relu": relu, "leaky_relu": leaky_relu,
         "softplus": softplus, "clip": clip, "clamp": clip, "maximum": maximum,
         "minimum": minimum, "sum": sum, "mean": mean, "max": max, "min": min, "var": var,

@@ -6,10 +6,12 @@ where the derivative is cheapest in terms of y (exp, tanh, sigmoid, sqrt).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
+from chainrule.ops import _special
 from chainrule.ops._constants import cached_array
 from chainrule.ops.arithmetic import BinaryElementwise, _operands
 from chainrule.tensor import Function, Tensor, _GradMode, as_tensor
@@ -308,3 +310,98 @@ lt = _compare(np.less)
 le = _compare(np.less_equal)
 gt = _compare(np.greater)
 ge = _compare(np.greater_equal)
+
+
+# --------------------------------------------------------------------------- erf and GELU
+_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+_SQRT_HALF = math.sqrt(0.5)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_GELU_CUBIC = 0.044715  # the tanh approximation's cubic term (Hendrycks & Gimpel)
+
+
+class Erf(Function):
+    rule = "d erf(x)/dx = (2/√π)·e^(-x²)"
+
+    def forward(self, x):
+        return _special.erf(x)
+
+    def backward(self, g):
+        (x,) = self.inputs
+        return g * (exp(-(x * x)) * _TWO_OVER_SQRT_PI)
+
+
+def erf(x: Any) -> Tensor:
+    """The error function erf(x) = (2/√π)·∫₀ˣ e^(-t²) dt elementwise (NumPy has none:
+    see ``chainrule.ops._special`` for how it is computed and how accurately)."""
+    return Erf()(as_tensor(x))
+
+
+def _normal_cdf(x: Tensor) -> Tensor:
+    """Φ(x) = ½(1 + erf(x/√2)), recorded (for a backward that is itself differentiated)."""
+    return (erf(x * _SQRT_HALF) + 1.0) * 0.5
+
+
+class GELU(Function):
+    """GELU(x) = x·Φ(x), Φ the standard normal distribution function (Hendrycks & Gimpel,
+    2016): a smooth ReLU that weighs its input by how likely a normal variable is below
+    it. Φ(x) = ½(1 + erf(x/√2)) is computed exactly (to the dtype's precision)."""
+
+    rule = "d(x·Φ(x))/dx = Φ(x) + x·φ(x), φ(x) = e^(-x²/2)/√(2π) the normal density"
+
+    def forward(self, x):
+        cdf = _special.erf(x * _SQRT_HALF)
+        cdf += 1.0
+        cdf *= 0.5
+        self.cdf = cdf  # Φ(x), reused by the backward
+        return x * cdf
+
+    def backward(self, g):
+        (x,) = self.inputs
+        if not _GradMode.enabled:
+            # the hot path of training: the same formula on arrays, in place (one new
+            # array instead of six: 9 → 3 ms for a Transformer's 2048 × 512 hidden layer)
+            slope = x.data * x.data
+            slope *= -0.5
+            np.exp(slope, out=slope)                       # e^(-x²/2)
+            slope *= x.data
+            slope *= _INV_SQRT_2PI                         # x·φ(x)
+            slope += self.cdf
+            slope *= g.data
+            return Tensor._wrap(slope)
+        # create_graph: Φ recorded from x, so that the slope can be differentiated again
+        density = exp(x * x * -0.5) * _INV_SQRT_2PI
+        return g * (_normal_cdf(x) + x * density)
+
+
+class GELUTanh(Function):
+    """GELU's tanh approximation: ½x(1 + tanh u), u = √(2/π)(x + 0.044715x³) (as in
+    BERT and GPT-2, and ``torch.nn.GELU(approximate='tanh')``)."""
+
+    rule = "d/dx = ½(1 + t) + ½x(1 - t²)·√(2/π)(1 + 3·0.044715x²), t = tanh u"
+
+    def forward(self, x):
+        self.t = np.tanh(_SQRT_2_OVER_PI * (x + _GELU_CUBIC * x * x * x))
+        return 0.5 * x * (1.0 + self.t)
+
+    def backward(self, g):
+        (x,) = self.inputs
+        if _GradMode.enabled:  # create_graph: t recorded from x
+            t = tanh((x + x * x * x * _GELU_CUBIC) * _SQRT_2_OVER_PI)
+        else:
+            t = _constant(self.t)
+        du_dx = (x * x * (3.0 * _GELU_CUBIC) + 1.0) * _SQRT_2_OVER_PI
+        return g * ((t + 1.0) * 0.5 + x * 0.5 * (1.0 - t * t) * du_dx)
+
+
+_GELU_FORMS = {"none": GELU, "tanh": GELUTanh}
+
+
+def gelu(x: Any, approximate: str = "none") -> Tensor:
+    """GELU(x) = x·Φ(x) elementwise, Φ the standard normal distribution function;
+    ``approximate='tanh'`` uses ½x(1 + tanh(√(2/π)(x + 0.044715x³))) instead, as
+    ``torch.nn.functional.gelu`` does."""
+    if approximate not in _GELU_FORMS:
+        raise ValueError(f"gelu: approximate must be 'none' (exact, with erf) or 'tanh', "
+                         f"got {approximate!r}")
+    return _GELU_FORMS[approximate]()(as_tensor(x))

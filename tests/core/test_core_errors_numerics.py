@@ -1,7 +1,9 @@
-"""Error messages a learner can act on, and numerically stable functions at ±1e4."""
+"""Error messages a learner can act on, numerically stable functions at ±1e4, and erf's
+accuracy."""
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -239,3 +241,55 @@ def test_log_softmax_is_not_log_of_softmax():
     x = Tensor(np.array([0.0, -1000.0]))
     assert F.log_softmax(x).data[1] == pytest.approx(-1000.0)
     assert np.isfinite(F.logsumexp(Tensor(np.array([-1e300, -np.inf]))).item())
+
+
+# --------------------------------------------------------------------------- erf and GELU
+def _erf_points() -> np.ndarray:
+    """Random values and a fine grid over all of erf's ranges, with their edges."""
+    rng = np.random.default_rng(0)
+    edges = [0.0, -0.0, 1e-300, 0.46875, -0.46875, 4.0, -4.0, 5.9, 8.0, 27.0]
+    return np.concatenate([rng.standard_normal(4000) * 3, np.linspace(-10, 10, 4001), edges])
+
+
+def test_erf_equals_the_standard_library_to_double_precision():
+    """Cody's rational approximations in float64 (NumPy has no erf; math.erf is the C
+    library's, correctly rounded or nearly so)."""
+    x = _erf_points()
+    expected = np.array([math.erf(v) for v in x])
+    got = F.erf(Tensor(x)).data
+    assert got.dtype == np.float64
+    np.testing.assert_allclose(got, expected, rtol=5e-16, atol=0)
+
+
+def test_erf_in_float32_is_within_a_few_float32_units():
+    x = _erf_points().astype(np.float32)
+    expected = np.array([math.erf(v) for v in x.astype(np.float64)])
+    got = F.erf(Tensor(x)).data
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, expected, rtol=0, atol=4e-7)
+    # more than one block of the blockwise evaluation (2¹⁵ values), in any shape
+    big = np.random.default_rng(1).standard_normal((3, 40000)).astype(np.float32)
+    np.testing.assert_array_equal(F.erf(Tensor(big)).data.reshape(-1),
+                                  F.erf(Tensor(big.reshape(-1))).data)
+    assert abs(F.erf(Tensor(big)).data[2, 39999] - math.erf(big[2, 39999])) < 4e-7
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_erf_and_gelu_at_extremes(strict_numerics, dtype):
+    x = Tensor(np.array([1e4, -1e4, 0.0, 50.0, -50.0], dtype), requires_grad=True)
+    np.testing.assert_array_equal(F.erf(x).data, [1, -1, 0, 1, -1])
+    for approximate in ("none", "tanh"):
+        x.grad = None
+        y = F.gelu(x, approximate=approximate)
+        assert y.dtype == dtype
+        np.testing.assert_allclose(y.data, [1e4, 0, 0, 50, 0], atol=1e-30)
+        y.sum().backward()
+        # the slope: 1 far right, 0 far left, Φ(0) = ½ at 0
+        np.testing.assert_allclose(x.grad.data, [1, 0, 0.5, 1, 0], atol=1e-30)
+    special = F.erf(Tensor(np.array([np.inf, -np.inf, np.nan], dtype))).data
+    np.testing.assert_array_equal(special, [1, -1, np.nan])
+
+
+def test_gelu_names_its_forms():
+    with pytest.raises(ValueError, match="'none' .* or 'tanh'"):
+        F.gelu(Tensor([1.0]), approximate="erf")

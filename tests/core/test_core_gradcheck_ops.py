@@ -155,11 +155,19 @@ UNARY = {
     "softplus": (F.softplus, lambda rng: leaf(rng.standard_normal((3, 4)) * 4)),
     "sin": (F.sin, lambda rng: normal(rng, (3, 4))),
     "cos": (F.cos, lambda rng: normal(rng, (3, 4))),
+    # erf's three ranges of |x| (≤ 0.47, up to 4, beyond) and GELU's both tails
+    "erf": (F.erf, lambda rng: leaf(rng.standard_normal((3, 4)) * 2.5)),
+    "gelu": (F.gelu, lambda rng: leaf(rng.standard_normal((3, 4)) * 3)),
 }
 for _name, (_fn, _build) in UNARY.items():
     @case(_name, "3x4")
     def _(rng, fn=_fn, build=_build):
         return fn, (build(rng),)
+
+
+@case("gelu", "tanh")
+def _(rng):
+    return (lambda x: F.gelu(x, approximate="tanh")), (leaf(rng.standard_normal((3, 4)) * 3),)
 
 
 for _slope in [0.01, 0.2]:

@@ -117,7 +117,7 @@ UNARY = [
     ("sqrt", F.sqrt, "sqrt", positive), ("tanh", F.tanh, "tanh", normal),
     ("sigmoid", F.sigmoid, "sigmoid", normal), ("sin", F.sin, "sin", normal),
     ("cos", F.cos, "cos", normal), ("abs", F.abs, "abs", normal),
-    ("relu", F.relu, "relu", normal),
+    ("relu", F.relu, "relu", normal), ("erf", F.erf, "erf", lambda s: normal(s) * 3),
 ]
 for _name, _cr, _th, _gen in UNARY:
     case(_name, _cr, lambda x, n=_th: getattr(x, n)(), lambda g=_gen: [g((3, 4))])
@@ -126,6 +126,11 @@ case("relu-at-zero", F.relu, lambda x: x.relu(), lambda: [_kinks])
 case("abs-at-zero", F.abs, lambda x: x.abs(), lambda: [_kinks])
 case("leaky_relu", lambda x: F.leaky_relu(x, 0.1),
      lambda x: _t().nn.functional.leaky_relu(x, 0.1), lambda: [_kinks])
+# GELU in both forms, on values reaching into both tails (|x| up to 9: Φ ≈ 0 or 1)
+_wide = np.concatenate([normal((20,)) * 3, [-9.0, -5.0, -0.5, 0.0, 0.5, 5.0, 9.0]])
+case("gelu", F.gelu, lambda x: _t().nn.functional.gelu(x), lambda: [_wide])
+case("gelu-tanh", lambda x: F.gelu(x, approximate="tanh"),
+     lambda x: _t().nn.functional.gelu(x, approximate="tanh"), lambda: [_wide])
 case("softplus", F.softplus, lambda x: _t().nn.functional.softplus(x),
      lambda: [normal((3, 4)) * 5])
 case("clip-at-bounds", lambda x: F.clip(x, -0.5, 0.7), lambda x: x.clamp(-0.5, 0.7),

@@ -32,7 +32,8 @@ def test_linear(shape, bias):
     check(nn.Linear(5, 4, bias=bias, seed=1).double(), rand(*shape))
 
 
-@pytest.mark.parametrize("module", [nn.ReLU(), nn.LeakyReLU(0.1), nn.Sigmoid(), nn.Tanh(),
+@pytest.mark.parametrize("module", [nn.ReLU(), nn.LeakyReLU(0.1), nn.GELU(), nn.GELU("tanh"),
+                                    nn.Sigmoid(), nn.Tanh(),
                                     nn.Identity(), nn.Softmax(), nn.Softmax(axis=0),
                                     nn.Flatten(), nn.Flatten(0, 1)])
 def test_activations_and_reshapes(module):

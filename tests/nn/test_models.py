@@ -60,7 +60,8 @@ def test_mlp_errors():
     with pytest.raises(ValueError, match="at least two sizes"):
         nn.MLP([4], activations="relu")
     with pytest.raises(ValueError, match="valid names"):
-        nn.get_activation("gelu")
+        nn.get_activation("mish")
+    assert isinstance(nn.get_activation("GELU", approximate="tanh"), nn.GELU)
 
 
 def test_seed_makes_constructions_identical():
