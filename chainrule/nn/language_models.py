@@ -135,8 +135,8 @@ class TransformerLM(Module):
     ``dim_feedforward`` None means 4·d_model.
 
     The model has no state: each call reads at most ``context`` tokens (a longer input
-    is an error), and ``generate(model, prompt, steps, context=model.context)`` re-reads
-    the last ``context`` tokens for every new one. Weights start as GPT-2's: every
+    is an error), and ``generate(model, prompt, steps)`` re-reads the last ``context``
+    tokens for every new one. Weights start as GPT-2's: every
     weight matrix and embedding N(0, 0.02²), the two projections that end a residual
     branch divided by √(2·num_layers), biases 0.
     """
@@ -176,8 +176,8 @@ class TransformerLM(Module):
         if T > self.context:
             raise ValueError(
                 f"TransformerLM reads at most context={self.context} tokens at a time, got "
-                f"{T}; cut the input into windows (to generate text, pass "
-                f"context=model.context to nn.generate)")
+                f"{T}; cut the input into windows (nn.generate re-reads only the "
+                f"last {self.context})")
         x = self.dropout(self.position(self.embedding(ids)))    # (N, T, E)
         mask = causal_mask(T)                                   # (T, T): no peeking ahead
         for layer in self.layers:
@@ -241,7 +241,8 @@ def generate(model: Any, prompt: Sequence[int], steps: int, temperature: float =
 
     A model with ``reset_state()`` (a recurrent one) reads the prompt once and then one
     token at a time, carrying its state; any other model (a Transformer) re-reads the
-    last ``context`` tokens every step. Tokens in ``skip`` (``<unk>``, say) are never
+    last ``context`` tokens every step (by default the model's own ``context``, if it
+    has one). Tokens in ``skip`` (``<unk>``, say) are never
     produced. Runs in eval mode without recording a graph; the model's mode and carried
     state are restored afterwards.
     """
@@ -251,6 +252,8 @@ def generate(model: Any, prompt: Sequence[int], steps: int, temperature: float =
         raise ValueError(f"steps must be a non-negative int, got {steps!r}")
     rng = np.random.default_rng(seed)
     recurrent = hasattr(model, "reset_state")
+    if context is None:  # a Transformer knows how far it can read
+        context = getattr(model, "context", None)
     was_training, saved_state = model.training, getattr(model, "state", None)
     model.eval()
     produced: list[int] = []
