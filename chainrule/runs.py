@@ -14,7 +14,7 @@ CLASSIFICATION_DATASETS = ("digits", "mnist", "fashion-mnist", "spiral", "xor")
 TEXT_DATASETS = ("ptb",)
 DATASETS = CLASSIFICATION_DATASETS + TEXT_DATASETS
 CLASSIFIERS = ("two-layer", "mlp", "cnn", "deep-cnn")
-LANGUAGE_MODELS = ("lstm-lm",)
+LANGUAGE_MODELS = ("lstm-lm", "transformer-lm")
 MODELS = CLASSIFIERS + LANGUAGE_MODELS
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
 LR_SCHEDULES = ("constant", "cosine", "step")
@@ -28,6 +28,14 @@ DEFAULT_EPOCHS = {"digits": 100, "mnist": 17, "fashion-mnist": 17, "spiral": 300
 DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
     "ptb": {"model": "lstm-lm", "hidden": [100], "lr": 20.0, "batch_size": 20,
             "clip": 0.25},
+}
+#: What a model changes in the defaults (over its dataset's): a small GPT wants AdamW,
+#: a context of 64 tokens and dropout 0.1, not the LSTM's SGD at lr 20.
+MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
+    "transformer-lm": {"hidden": [128], "layers": 4, "heads": 4, "bptt": 64,
+                       "batch_size": 32, "optimizer": "adamw", "lr": 1e-3,
+                       "weight_decay": 0.01, "clip": 1.0, "dropout": 0.1,
+                       "tie_weights": True},
 }
 #: Batch size of the validation and test streams of a language model (as the book's).
 EVAL_BATCH_SIZE = 10
@@ -54,17 +62,20 @@ class RunConfig:
     lr_schedule: str = "constant"
     # language models
     layers: int = 1
-    bptt: int = 35
+    bptt: int = 35  # for a Transformer: its context
     clip: float | None = None
     tie_weights: bool = False
+    heads: int = 4  # attention heads of a Transformer
 
     @classmethod
     def for_dataset(cls, dataset: str, **given: Any) -> RunConfig:
         """A config for ``dataset``: the settings given (None counts as not given), and
-        for the rest the dataset's defaults (``DATASET_DEFAULTS``), then the general
-        ones."""
-        settings = {**DATASET_DEFAULTS.get(dataset, {}),
-                    **{k: v for k, v in given.items() if v is not None}}
+        for the rest the model's defaults (``MODEL_DEFAULTS``), the dataset's
+        (``DATASET_DEFAULTS``), then the general ones."""
+        given = {k: v for k, v in given.items() if v is not None}
+        dataset_defaults = DATASET_DEFAULTS.get(dataset, {})
+        model = given.get("model", dataset_defaults.get("model", cls.model))
+        settings = {**dataset_defaults, **MODEL_DEFAULTS.get(model, {}), **given}
         return cls(dataset=dataset, **settings)
 
     @property
@@ -167,11 +178,20 @@ def load_corpus(config: RunConfig) -> Corpus:
 
 
 def build_language_model(config: RunConfig, vocab_size: int) -> Any:
-    """The language model named by ``config.model``: embedding and LSTM layers as wide as
-    ``config.hidden[0]``, ``config.layers`` deep."""
+    """The language model named by ``config.model``, ``config.hidden[0]`` wide (its
+    embedding too) and ``config.layers`` deep: an LSTM, or a Transformer with
+    ``config.heads`` heads reading ``config.bptt`` tokens."""
     from chainrule import nn
 
     width = config.hidden[0]
+    if config.model == "transformer-lm":
+        if width % config.heads:
+            raise ValueError(f"--hidden {width} must be a multiple of --heads "
+                             f"{config.heads} (each head gets width/heads dimensions)")
+        return nn.TransformerLM(vocab_size, d_model=width, nhead=config.heads,
+                                num_layers=config.layers, context=config.bptt,
+                                dropout=config.dropout, tie_weights=config.tie_weights,
+                                seed=config.seed)
     return nn.RNNLM(vocab_size, embedding_dim=width, hidden_size=width,
                     num_layers=config.layers, dropout=config.dropout,
                     tie_weights=config.tie_weights, seed=config.seed)

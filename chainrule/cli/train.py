@@ -62,8 +62,8 @@ def _positive(kind: type) -> click.ParamType:
 @click.option("--activation", default="relu", show_default=True,
               type=click.Choice(["relu", "leaky_relu", "sigmoid", "tanh"]),
               help="Hidden activation of --model mlp.")
-@click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="sgd",
-              show_default=True)
+@click.option("--optimizer", type=click.Choice(OPTIMIZERS), default=None,
+              help="[default: sgd; adamw for transformer-lm]")
 @click.option("--lr", type=_positive(float), default=None,
               help="Learning rate  [default: 0.1; 20 for ptb]")
 @click.option("--lr-schedule", type=click.Choice(LR_SCHEDULES), default="constant",
@@ -76,23 +76,29 @@ def _positive(kind: type) -> click.ParamType:
 @click.option("--epochs", type=_positive(int), default=None,
               help="Passes over the training data  [default: " + ", ".join(
                   f"{k} {v}" for k, v in DEFAULT_EPOCHS.items()) + "]")
-@click.option("--weight-decay", type=click.FloatRange(min=0), default=0.0,
-              show_default=True, help="L2 penalty added to the gradient.")
-@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.0,
-              show_default=True, help="Dropout after each hidden layer (--model mlp); "
-                                      "for lstm-lm on the embedding, between the LSTM "
-                                      "layers and before the output.")
+@click.option("--weight-decay", type=click.FloatRange(min=0), default=None,
+              help="L2 penalty added to the gradient (AdamW: decoupled decay)  "
+                   "[default: 0; 0.01 for transformer-lm]")
+@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=None,
+              help="Dropout after each hidden layer (--model mlp); for lstm-lm on the "
+                   "embedding, between the LSTM layers and before the output; for "
+                   "transformer-lm in every block  [default: 0; 0.1 for transformer-lm]")
 @click.option("--batch-norm", is_flag=True, help="Batch normalisation (--model mlp).")
-@click.option("--layers", type=_positive(int), default=1, show_default=True,
-              help="LSTM layers of --model lstm-lm.")
-@click.option("--bptt", type=_positive(int), default=35, show_default=True,
+@click.option("--layers", type=_positive(int), default=None,
+              help="LSTM layers of --model lstm-lm, blocks of transformer-lm  "
+                   "[default: 1; 4 for transformer-lm]")
+@click.option("--heads", type=_positive(int), default=None,
+              help="Attention heads of --model transformer-lm  [default: 4]")
+@click.option("--bptt", type=_positive(int), default=None,
               help="Time steps per window of truncated backpropagation through time "
-                   "(--model lstm-lm).")
+                   "(lstm-lm); the context of transformer-lm  [default: 35; 64 for "
+                   "transformer-lm]")
 @click.option("--clip", type=_positive(float), default=None,
               help="Clip the gradients to this global norm before every step  "
                    "[default: none; 0.25 for ptb]")
-@click.option("--tie-weights", is_flag=True,
-              help="The output layer shares the embedding matrix (--model lstm-lm).")
+@click.option("--tie-weights/--no-tie-weights", default=None,
+              help="The output layer shares the embedding matrix (language models)  "
+                   "[default: off for lstm-lm, on for transformer-lm]")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seeds weights and shuffling: the same seed gives the same run.")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
@@ -108,9 +114,10 @@ def _positive(kind: type) -> click.ParamType:
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar per epoch  [default: on a terminal]")
 def command(dataset: str, model: str | None, hidden: list[int] | None, activation: str,
-            optimizer: str, lr: float | None, lr_schedule: str, batch_size: int | None,
-            epochs: int | None, weight_decay: float, dropout: float, batch_norm: bool,
-            layers: int, bptt: int, clip: float | None, tie_weights: bool, seed: int,
+            optimizer: str | None, lr: float | None, lr_schedule: str, batch_size: int | None,
+            epochs: int | None, weight_decay: float | None, dropout: float | None,
+            batch_norm: bool, layers: int | None, heads: int | None, bptt: int | None,
+            clip: float | None, tie_weights: bool | None, seed: int,
             data_dir: str | None, subset: int | None, out: str | None, resume: bool,
             progress: bool | None) -> None:
     """Train a network and print its test accuracy (a language model: its perplexity).
@@ -127,7 +134,8 @@ def command(dataset: str, model: str | None, hidden: list[int] | None, activatio
     config = RunConfig.for_dataset(
         dataset, model=model, hidden=hidden, activation=activation, optimizer=optimizer,
         lr=lr, batch_size=batch_size, epochs=epochs, weight_decay=weight_decay,
-        dropout=dropout, batch_norm=batch_norm, layers=layers, bptt=bptt, clip=clip,
+        dropout=dropout, batch_norm=batch_norm, layers=layers, heads=heads, bptt=bptt,
+        clip=clip,
         tie_weights=tie_weights, seed=seed, data_dir=data_dir, subset=subset,
         lr_schedule=lr_schedule)
     resume_from = None
@@ -218,7 +226,10 @@ def _train_language_model(config: RunConfig, out: str | None, resume_from: Path 
         corpus = load_corpus(config)
     except (FileNotFoundError, ValueError) as error:  # missing or corrupt files
         raise click.ClickException(str(error)) from None
-    net = build_language_model(config, len(corpus.vocabulary))
+    try:
+        net = build_language_model(config, len(corpus.vocabulary))
+    except ValueError as error:  # sizes that do not fit together: a usage error
+        raise click.UsageError(str(error)) from None
     opt = build_optimizer(config, net)
     scheduler = build_scheduler(config, opt)
     c = config
@@ -229,7 +240,8 @@ def _train_language_model(config: RunConfig, out: str | None, resume_from: Path 
     click.echo(f"{c.dataset}: {len(corpus.train):,} training, {len(corpus.valid):,} "
                f"validation and {len(corpus.test):,} test tokens, "
                f"{len(corpus.vocabulary):,} words; {c.model} with {c.layers}×{c.hidden[0]} "
-               f"LSTM" + (", tied weights" if c.tie_weights else "")
+               + (f"Transformer, {c.heads} heads" if c.model == "transformer-lm" else "LSTM")
+               + (", tied weights" if c.tie_weights else "")
                + (f", dropout {c.dropout}" if c.dropout else "")
                + f" ({net.num_parameters():,} parameters); {c.optimizer} lr={c.lr}"
                + (f" ({c.lr_schedule} schedule)" if c.lr_schedule != "constant" else "")

@@ -119,3 +119,25 @@ def test_resume_continues_a_language_model_exactly(tmp_path):
     assert a.keys() == b.keys()
     for name in a:
         assert (a[name] == b[name]).all(), name
+
+
+def test_a_transformer_language_model_trains_and_writes(tmp_path):
+    """--model transformer-lm: AdamW and a context of --bptt tokens by default; eval and
+    generate read it back like the LSTM."""
+    out = tmp_path / "gpt"
+    result = run("train", "--dataset", "ptb", "--data-dir", str(PTB_DIR), "--model",
+                 "transformer-lm", "--subset", "20000", "--hidden", "32", "--layers", "1",
+                 "--heads", "2", "--bptt", "64", "--epochs", "1", "--no-progress",
+                 "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert "transformer-lm with 1×32 Transformer, 2 heads, tied weights" in result.output
+    assert "adamw lr=0.001" in result.output and "batch 32×64" in result.output
+    test = float(re.search(r"test perplexity: ([0-9.]+)", result.output).group(1))
+    assert test < 10_000
+    assert f"test perplexity: {test:.2f}" in run("eval", str(out)).output
+    written = run("generate", str(out), "--prompt", "the market", "--words", "20",
+                  "--seed", "0")
+    assert written.exit_code == 0 and len(written.output.split()) > 2, written.output
+    odd = run("train", "--dataset", "ptb", "--model", "transformer-lm", "--hidden", "30",
+              "--heads", "4", "--data-dir", str(PTB_DIR))
+    assert odd.exit_code == 2 and "multiple of --heads" in odd.output
