@@ -203,8 +203,11 @@ class EarlyStopping(Callback):
 
 
 # --------------------------------------------------------------------------- evaluation
-def _forward(model: Callable[[Any], Tensor], inputs: Any) -> Tensor:
-    out = model(inputs)
+def _forward(model: Callable[..., Tensor], inputs: Sequence[Any]) -> Tensor:
+    """The model's output for the inputs of a batch: every field but the last (the
+    targets), so a batch (questions, answers_in, answers_out) calls model(questions,
+    answers_in)."""
+    out = model(*inputs)
     if not isinstance(out, Tensor):
         raise TypeError(f"the model must return a Tensor, got {type(out).__name__}")
     return out
@@ -233,7 +236,7 @@ def evaluate(model: Any, loader: Iterable[Any], loss_fn: Callable[..., Tensor] |
     predicted, actual = [], []
     try:
         with no_grad():
-            for inputs, targets in loader:
+            for *inputs, targets in loader:
                 out = _forward(model, inputs)
                 n = _predictions_counted(out)
                 if loss_fn is not None:
@@ -264,7 +267,7 @@ def predict(model: Any, inputs: Any, batch_size: int = 1000) -> np.ndarray:
     _set_mode(model, False)
     try:
         with no_grad():
-            outputs = [_forward(model, Tensor(data[i:i + batch_size])).data
+            outputs = [_forward(model, [Tensor(data[i:i + batch_size])]).data
                        for i in range(0, len(data), batch_size)]
     finally:
         _set_mode(model, was_training)
@@ -345,7 +348,8 @@ def fit(model: Any, loss_fn: Callable[..., Tensor], optimizer: Any, train_loader
     """Train ``model`` for ``epochs`` epochs; returns the ``History``.
 
     Each iteration: forward, ``loss_fn(output, target)``, ``optimizer.zero_grad()``,
-    ``loss.backward()``, ``optimizer.step()``. The scheduler (if any) steps once per
+    ``loss.backward()``, ``optimizer.step()``; a batch is ``(inputs..., targets)``, so a
+    model of several inputs (a sequence-to-sequence one) gets them all. The scheduler (if any) steps once per
     epoch. ``metrics`` may contain ``"accuracy"`` (classification), ``"perplexity"``
     (language models: exp of the mean loss per token) or be empty (regression). The
     progress bar shows on a terminal unless ``progress=False``. ``clip_grad_norm``
@@ -387,7 +391,7 @@ def fit(model: Any, loss_fn: Callable[..., Tensor], optimizer: Any, train_loader
         correct = 0
         seen = 0
         try:
-            for inputs, targets in train_loader:
+            for *inputs, targets in train_loader:
                 output = _forward(model, inputs)
                 loss = loss_fn(output, targets)
                 loss_value = float(loss.item())
