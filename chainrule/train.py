@@ -175,7 +175,9 @@ class Callback:
         """Called after every optimiser step."""
 
     def on_epoch_end(self, epoch: int, record: dict[str, float]) -> bool | None:
-        """Called with the epoch's record (the row added to ``History.epochs``)."""
+        """Called with the epoch's record (the row added to ``History.epochs``); it may
+        add entries to it (a metric measured its own way), which are saved with the
+        history and the checkpoint."""
         return None
 
 
@@ -439,10 +441,11 @@ def fit(model: Any, loss_fn: Callable[..., Tensor], optimizer: Any, train_loader
             scheduler.step()
         record["seconds"] = time.perf_counter() - started
         history.epochs.append(record)
+        # before the checkpoint: what a callback adds to the record is saved with it
+        stop = [callback.on_epoch_end(epoch, record) for callback in callbacks]
         if checkpoint_dir is not None:
             save_checkpoint(Path(checkpoint_dir) / CHECKPOINT_NAME, model, optimizer,
                             epoch, history, scheduler, loaders)
-        stop = [callback.on_epoch_end(epoch, record) for callback in callbacks]
         if any(stop):
             break
     return history
