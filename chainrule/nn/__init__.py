@@ -26,6 +26,7 @@ from chainrule.nn.models import MLP, TwoLayerNet
 from chainrule.nn.module import LoadResult, Module, Parameter, as_input
 from chainrule.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from chainrule.nn.recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell
+from chainrule.nn.seq2seq import AttentionSeq2Seq, Seq2Seq, luong_attention
 from chainrule.nn.word2vec import (
     CBOW,
     SkipGram,
@@ -49,3 +50,4 @@ __all__ += ["CBOW", "SkipGram", "UnigramSampler", "analogy", "contexts_and_targe
             "most_similar", "negative_sampling_loss"]
 __all__ += ["RNNLM", "generate", "sample_next"]
 __all__ += ["GRU", "GRUCell", "LSTM", "LSTMCell", "RNN", "RNNBase", "RNNCell"]
+__all__ += ["AttentionSeq2Seq", "Seq2Seq", "luong_attention"]
