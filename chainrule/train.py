@@ -354,8 +354,8 @@ def fit(model: Any, loss_fn: Callable[..., Tensor], optimizer: Any, train_loader
     model of several inputs (a sequence-to-sequence one) gets them all. The scheduler
     (if any) steps once per epoch. ``metrics`` may contain ``"accuracy"``
     (classification), ``"perplexity"`` (language models: exp of the mean loss per token)
-    or be empty (regression). The
-    progress bar shows on a terminal unless ``progress=False``. ``clip_grad_norm``
+    or be empty (regression). The progress bar shows on a terminal unless
+    ``progress=False``. ``clip_grad_norm``
     rescales the gradients to at most that joint norm before every step (as
     ``optim.clip_grad_norm_``). A model with a ``reset_state()`` method (a language
     model carrying its hidden state from window to window) is reset at the start of
