@@ -67,6 +67,9 @@ def command(run_dir: Path, data_dir: str | None, data_file: str | None,
     from chainrule.train import confusion_matrix, predict
 
     config = read_config(run_dir)
+    if config.is_seq2seq and data_dir is not None:
+        raise click.UsageError(f"a {config.dataset} run reads one file: give it with "
+                               "--data-file, not --data-dir")
     if data_dir is not None:
         config.data_dir = data_dir
     if config.is_language_model:

@@ -79,6 +79,8 @@ def test_eval_gives_the_same_exact_match_accuracy(addition_run, tmp_path):
     assert f"test exact-match accuracy: {final.group(1)}" in evaluated.output
     assert "seq2seq (peeky) on addition" in evaluated.output
     assert len(re.findall(r"^  Q ", evaluated.output, re.M)) == 10
+    misplaced = run("eval", str(out), "--data-dir", str(tmp_path))
+    assert misplaced.exit_code == 2 and "--data-file, not --data-dir" in misplaced.output
     other = tmp_path / "dates.txt"
     other.write_text("\n".join(f"{i:02d}.01.2000 _2000-01-{i:02d}" for i in range(1, 29))
                      + "\n")
@@ -96,6 +98,19 @@ def test_dates_default_to_the_books_attention_model_on_generated_data(tmp_path):
            "LSTMs" in result.output
     assert len(accuracies(result.output)) == 1
     assert re.search(r"^  Q .{29}  T \d{4}-\d\d-\d\d  [✓✗OX] ", result.output, re.M)
+
+
+def test_the_books_settings_are_the_defaults_and_flags_override_them():
+    from chainrule.runs import RunConfig
+
+    addition, dates = RunConfig.for_dataset("addition"), RunConfig.for_dataset("dates")
+    assert (addition.model, addition.hidden, addition.wordvec) == ("seq2seq", [128], 16)
+    assert (dates.model, dates.hidden, dates.reverse) == ("attention", [256], True)
+    for c in (addition, dates):
+        assert (c.optimizer, c.lr, c.batch_size, c.clip) == ("adam", 0.001, 128, 5.0)
+    assert (addition.resolved_epochs(), dates.resolved_epochs()) == (25, 10)
+    assert not addition.reverse and not addition.peeky
+    assert RunConfig.for_dataset("dates", reverse=False).reverse is False
 
 
 def test_bad_combinations_are_usage_errors():
