@@ -33,6 +33,7 @@ __all__ = [
     "line_panels",
     "hyperparameter_scatter",
     "gradient_flow",
+    "attention",
 ]
 
 PathLike = str | os.PathLike
@@ -688,4 +689,45 @@ def gradient_flow(norms: Mapping[str, Any], path: PathLike,
         ax.grid(alpha=0.3, which="both")
     if title:
         fig.suptitle(title)
+    return _save(fig, path)
+
+
+# --------------------------------------------------------------------------- attention
+def _token_labels(tokens: Sequence[str], what: str) -> list[str]:
+    tokens = list(tokens) if isinstance(tokens, str) else tokens  # a string: its characters
+    if not isinstance(tokens, Sequence) or not all(isinstance(t, str) for t in tokens):
+        raise TypeError(f"{what} must be a string or a list of strings (one a token)")
+    return ["\u00b7" if t == " " else t for t in tokens]  # a space shows as a middle dot
+
+
+def attention(weights: Any, source_tokens: Sequence[str] | str,
+              target_tokens: Sequence[str] | str, path: PathLike,
+              title: str | None = None) -> Path:
+    """Where a sequence-to-sequence model looked: the attention weights (T_out, T_in)
+    as a heat map, one row per output token (``target_tokens``), one column per input
+    token (``source_tokens``), white for a weight of 1 and black for 0, as in the book
+    "Deep Learning from Scratch 2" (fig. 8-26). Tokens may be given as one string of
+    characters; spaces show as middle dots.
+    """
+    matrix = _array(weights, "weights")
+    sources = _token_labels(source_tokens, "source_tokens")
+    targets = _token_labels(target_tokens, "target_tokens")
+    if matrix.ndim != 2 or matrix.shape != (len(targets), len(sources)):
+        raise ValueError(f"weights must have one row per target token and one column per "
+                         f"source token, ({len(targets)}, {len(sources)}), got shape "
+                         f"{matrix.shape}")
+    if matrix.size == 0 or not np.all(np.isfinite(matrix)):
+        raise ValueError("weights must be finite numbers (attention weights lie in [0, 1])")
+    fig = _figure(max(3.0, 0.28 * len(sources) + 1.6), max(2.5, 0.32 * len(targets) + 1.2))
+    ax = fig.subplots()
+    image = ax.imshow(matrix, cmap="Greys_r", vmin=0.0, vmax=1.0, aspect="auto",
+                      interpolation="nearest")
+    ax.set_xticks(range(len(sources)), sources)
+    ax.set_yticks(range(len(targets)), targets)
+    ax.tick_params(length=0)
+    ax.set_xlabel("input")
+    ax.set_ylabel("output")
+    fig.colorbar(image, ax=ax, shrink=0.8, label="attention weight")
+    if title:
+        ax.set_title(title)
     return _save(fig, path)

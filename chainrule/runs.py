@@ -9,25 +9,35 @@ from typing import Any
 
 import numpy as np
 
-#: Datasets of labelled samples (classification) and of running text (language models).
+#: Datasets of labelled samples (classification), of running text (language models) and
+#: of questions with answers (sequence to sequence).
 CLASSIFICATION_DATASETS = ("digits", "mnist", "fashion-mnist", "spiral", "xor")
 TEXT_DATASETS = ("ptb",)
-DATASETS = CLASSIFICATION_DATASETS + TEXT_DATASETS
+SEQ2SEQ_DATASETS = ("addition", "dates")
+DATASETS = CLASSIFICATION_DATASETS + TEXT_DATASETS + SEQ2SEQ_DATASETS
 CLASSIFIERS = ("two-layer", "mlp", "cnn", "deep-cnn")
 LANGUAGE_MODELS = ("lstm-lm", "transformer-lm")
-MODELS = CLASSIFIERS + LANGUAGE_MODELS
+SEQ2SEQ_MODELS = ("seq2seq", "attention")
+MODELS = CLASSIFIERS + LANGUAGE_MODELS + SEQ2SEQ_MODELS
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
 LR_SCHEDULES = ("constant", "cosine", "step")
 
 # Settings a newcomer gets without asking: enough epochs to learn each dataset well.
 DEFAULT_EPOCHS = {"digits": 100, "mnist": 17, "fashion-mnist": 17, "spiral": 300,
-                  "xor": 2000, "ptb": 4}
+                  "xor": 2000, "ptb": 4, "addition": 25, "dates": 10}
 #: What a dataset changes in the defaults: for Penn Treebank, the book's ``Rnnlm``
 #: (embedding 100, one 100-unit LSTM, batch 20, 35 steps of BPTT, SGD lr 20, gradients
-#: clipped to norm 0.25), which reaches a test perplexity of about 136 in 4 epochs.
+#: clipped to norm 0.25), which reaches a test perplexity of about 136 in 4 epochs. For
+#: the sums and the dates, the book's chapter 7 and 8 scripts: word vectors of 16,
+#: Adam lr 0.001, batch 128, gradients clipped to norm 5; sums with a 128-unit
+#: ``Seq2Seq``, dates with a 256-unit ``AttentionSeq2Seq`` reading the question reversed.
 DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
     "ptb": {"model": "lstm-lm", "hidden": [100], "lr": 20.0, "batch_size": 20,
             "clip": 0.25},
+    "addition": {"model": "seq2seq", "hidden": [128], "optimizer": "adam", "lr": 0.001,
+                 "batch_size": 128, "clip": 5.0},
+    "dates": {"model": "attention", "hidden": [256], "optimizer": "adam", "lr": 0.001,
+              "batch_size": 128, "clip": 5.0, "reverse": True},
 }
 #: What a model changes in the defaults (over its dataset's): a small GPT wants AdamW,
 #: a context of 64 tokens and dropout 0.1, not the LSTM's SGD at lr 20.
@@ -37,6 +47,10 @@ MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
                        "weight_decay": 0.01, "clip": 1.0, "dropout": 0.1,
                        "tie_weights": True},
 }
+#: How many examples the generators make for addition and dates (as the book's files),
+#: and their seed: without --data-file every run sees the same data.
+GENERATED_EXAMPLES = 50_000
+GENERATED_SEED = 0
 #: Batch size of the validation and test streams of a language model (as the book's).
 EVAL_BATCH_SIZE = 10
 
@@ -66,6 +80,11 @@ class RunConfig:
     clip: float | None = None
     tie_weights: bool = False
     heads: int = 4  # attention heads of a Transformer
+    # sequence to sequence
+    wordvec: int = 16
+    reverse: bool = False
+    peeky: bool = False
+    data_file: str | None = None
 
     @classmethod
     def for_dataset(cls, dataset: str, **given: Any) -> RunConfig:
@@ -82,21 +101,45 @@ class RunConfig:
     def is_language_model(self) -> bool:
         return self.model in LANGUAGE_MODELS
 
+    @property
+    def is_seq2seq(self) -> bool:
+        return self.model in SEQ2SEQ_MODELS
+
     def resolved_epochs(self) -> int:
         return self.epochs if self.epochs is not None else DEFAULT_EPOCHS[self.dataset]
 
     def check(self) -> None:
         """Raise ValueError for settings that do not fit together."""
-        text = self.dataset in TEXT_DATASETS
-        if text != self.is_language_model:
-            fits = LANGUAGE_MODELS if text else CLASSIFIERS
+        fits = LANGUAGE_MODELS if self.dataset in TEXT_DATASETS else SEQ2SEQ_MODELS \
+            if self.dataset in SEQ2SEQ_DATASETS else CLASSIFIERS
+        if self.model not in fits:
             raise ValueError(f"--model {self.model} does not fit --dataset {self.dataset}; "
                              f"for {self.dataset} use --model {' or '.join(fits)}")
         if self.is_language_model and len(self.hidden) != 1:
             raise ValueError(f"--model {self.model} takes one --hidden size (the width of "
                              f"every layer; the depth is --layers), got {self.hidden}")
         if self.tie_weights and not self.is_language_model:
-            raise ValueError("--tie-weights is for language models (--model lstm-lm)")
+            raise ValueError("--tie-weights is for language models (--model lstm-lm or "
+                             "transformer-lm)")
+        seq2seq = ", ".join(SEQ2SEQ_DATASETS)
+        if self.is_seq2seq:
+            if len(self.hidden) != 1:
+                raise ValueError(f"--model {self.model} takes one --hidden size (the width "
+                                 f"of its encoder and decoder LSTMs), got {self.hidden}")
+            if self.layers != 1 or self.dropout:
+                raise ValueError(f"--model {self.model} has one LSTM layer on each side "
+                                 "and no dropout (leave out --layers and --dropout)")
+            if self.data_dir is not None:
+                raise ValueError(f"--dataset {self.dataset} reads one file: give it with "
+                                 "--data-file, not --data-dir")
+        else:
+            for name, given in (("--reverse", self.reverse), ("--data-file", self.data_file)):
+                if given:
+                    raise ValueError(f"{name} is for the question-answer datasets "
+                                     f"({seq2seq}), not --dataset {self.dataset}")
+        if self.peeky and self.model != "seq2seq":
+            raise ValueError(f"--peeky is for --model seq2seq (the attention model reads "
+                             f"all the encoder's states already), not --model {self.model}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -150,6 +193,51 @@ def load_data(config: RunConfig) -> Data:
     if config.subset is not None:
         data.x_train, data.y_train = data.x_train[:config.subset], data.y_train[:config.subset]
     return data
+
+
+def load_sequence_data(config: RunConfig) -> Any:
+    """The questions and answers of ``config.dataset`` as a ``SequencePairs``: read
+    from ``config.data_file`` (the book's format), or generated (``GENERATED_EXAMPLES``
+    of them, seed ``GENERATED_SEED``); split 90/10 as the book does. ``reverse`` turns
+    every question back to front, ``subset`` keeps the first training examples."""
+    from chainrule import datasets
+
+    if config.dataset not in SEQ2SEQ_DATASETS:
+        raise ValueError(f"unknown question-answer dataset {config.dataset!r}; valid: "
+                         f"{', '.join(SEQ2SEQ_DATASETS)}")
+    if config.data_file is not None:
+        data = datasets.load_sequence_pairs(config.data_file)
+    else:
+        make = datasets.addition_lines if config.dataset == "addition" else \
+            datasets.date_lines
+        data = datasets.sequence_pairs(make(GENERATED_EXAMPLES, seed=GENERATED_SEED),
+                                       source=f"generated {config.dataset}")
+    if config.subset is not None:
+        data.x_train, data.t_train = data.x_train[:config.subset], \
+            data.t_train[:config.subset]
+    if config.reverse:  # the book's x[:, ::-1]
+        data.x_train = np.ascontiguousarray(data.x_train[:, ::-1])
+        data.x_test = np.ascontiguousarray(data.x_test[:, ::-1])
+    return data
+
+
+def build_seq2seq(config: RunConfig, vocab_size: int) -> Any:
+    """``Seq2Seq`` (``config.peeky``) or ``AttentionSeq2Seq`` with word vectors of
+    ``config.wordvec`` and LSTMs of ``config.hidden[0]`` units."""
+    from chainrule import nn
+
+    if config.model == "attention":
+        return nn.AttentionSeq2Seq(vocab_size, config.wordvec, config.hidden[0],
+                                   seed=config.seed)
+    return nn.Seq2Seq(vocab_size, config.wordvec, config.hidden[0], peeky=config.peeky,
+                      seed=config.seed)
+
+
+def answer_questions(model: Any, questions: np.ndarray, start_id: int, length: int,
+                     batch_size: int = 1000) -> np.ndarray:
+    """The model's greedy answers (N, length) to ``questions`` (N, Tq), a batch at a time."""
+    return np.concatenate([model.generate(questions[i:i + batch_size], start_id, length)
+                           for i in range(0, len(questions), batch_size)])
 
 
 @dataclass

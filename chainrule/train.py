@@ -175,7 +175,9 @@ class Callback:
         """Called after every optimiser step."""
 
     def on_epoch_end(self, epoch: int, record: dict[str, float]) -> bool | None:
-        """Called with the epoch's record (the row added to ``History.epochs``)."""
+        """Called with the epoch's record (the row added to ``History.epochs``); it may
+        add entries to it (a metric measured its own way), which are saved with the
+        history and the checkpoint."""
         return None
 
 
@@ -203,8 +205,11 @@ class EarlyStopping(Callback):
 
 
 # --------------------------------------------------------------------------- evaluation
-def _forward(model: Callable[[Any], Tensor], inputs: Any) -> Tensor:
-    out = model(inputs)
+def _forward(model: Callable[..., Tensor], inputs: Sequence[Any]) -> Tensor:
+    """The model's output for the inputs of a batch: every field but the last (the
+    targets), so a batch (questions, answers_in, answers_out) calls model(questions,
+    answers_in)."""
+    out = model(*inputs)
     if not isinstance(out, Tensor):
         raise TypeError(f"the model must return a Tensor, got {type(out).__name__}")
     return out
@@ -233,7 +238,7 @@ def evaluate(model: Any, loader: Iterable[Any], loss_fn: Callable[..., Tensor] |
     predicted, actual = [], []
     try:
         with no_grad():
-            for inputs, targets in loader:
+            for *inputs, targets in loader:
                 out = _forward(model, inputs)
                 n = _predictions_counted(out)
                 if loss_fn is not None:
@@ -264,7 +269,7 @@ def predict(model: Any, inputs: Any, batch_size: int = 1000) -> np.ndarray:
     _set_mode(model, False)
     try:
         with no_grad():
-            outputs = [_forward(model, Tensor(data[i:i + batch_size])).data
+            outputs = [_forward(model, [Tensor(data[i:i + batch_size])]).data
                        for i in range(0, len(data), batch_size)]
     finally:
         _set_mode(model, was_training)
@@ -345,10 +350,12 @@ def fit(model: Any, loss_fn: Callable[..., Tensor], optimizer: Any, train_loader
     """Train ``model`` for ``epochs`` epochs; returns the ``History``.
 
     Each iteration: forward, ``loss_fn(output, target)``, ``optimizer.zero_grad()``,
-    ``loss.backward()``, ``optimizer.step()``. The scheduler (if any) steps once per
-    epoch. ``metrics`` may contain ``"accuracy"`` (classification), ``"perplexity"``
-    (language models: exp of the mean loss per token) or be empty (regression). The
-    progress bar shows on a terminal unless ``progress=False``. ``clip_grad_norm``
+    ``loss.backward()``, ``optimizer.step()``; a batch is ``(inputs..., targets)``, so a
+    model of several inputs (a sequence-to-sequence one) gets them all. The scheduler
+    (if any) steps once per epoch. ``metrics`` may contain ``"accuracy"``
+    (classification), ``"perplexity"`` (language models: exp of the mean loss per token)
+    or be empty (regression). The progress bar shows on a terminal unless
+    ``progress=False``. ``clip_grad_norm``
     rescales the gradients to at most that joint norm before every step (as
     ``optim.clip_grad_norm_``). A model with a ``reset_state()`` method (a language
     model carrying its hidden state from window to window) is reset at the start of
@@ -387,7 +394,7 @@ def fit(model: Any, loss_fn: Callable[..., Tensor], optimizer: Any, train_loader
         correct = 0
         seen = 0
         try:
-            for inputs, targets in train_loader:
+            for *inputs, targets in train_loader:
                 output = _forward(model, inputs)
                 loss = loss_fn(output, targets)
                 loss_value = float(loss.item())
@@ -435,10 +442,11 @@ def fit(model: Any, loss_fn: Callable[..., Tensor], optimizer: Any, train_loader
             scheduler.step()
         record["seconds"] = time.perf_counter() - started
         history.epochs.append(record)
+        # before the checkpoint: what a callback adds to the record is saved with it
+        stop = [callback.on_epoch_end(epoch, record) for callback in callbacks]
         if checkpoint_dir is not None:
             save_checkpoint(Path(checkpoint_dir) / CHECKPOINT_NAME, model, optimizer,
                             epoch, history, scheduler, loaders)
-        stop = [callback.on_epoch_end(epoch, record) for callback in callbacks]
         if any(stop):
             break
     return history

@@ -71,6 +71,17 @@ def test_language_model_learns_and_writes(tmp_path, monkeypatch, capsys):
     assert " ".join(written[:5]) == "the meaning of life is" and len(written) > 5
 
 
+def test_attention_dates_trains_reports_and_draws(tmp_path, capsys):
+    picture = tmp_path / "attention.png"
+    results = load("attention_dates.py")["main"](epochs=1, train_examples=600, hidden=16,
+                                                 picture=str(picture))
+    out = capsys.readouterr().out
+    assert "600 training and 5,000 test dates from the generator" in out
+    assert "epoch 1: loss" in out and 0.0 <= results["test_accuracy"] <= 1.0
+    assert len(results["answer"]) == 10
+    assert picture.read_bytes()[:4] == b"\x89PNG"
+
+
 def test_gradient_check_agrees_in_float64_and_backprop_is_faster(capsys):
     results = load("gradient_check.py")["main"](batch=2, sample=5)
     assert results["max float64 difference"] < 1e-8

@@ -44,6 +44,8 @@ CASES = {
                                                "b": {"x": [0.3, 0.4]}}, p),
     "hyperparameter_scatter": lambda p: plot.hyperparameter_scatter(
         [1e-3, 1e-2, 1e-4], [1e-6, 1e-5, 1e-7], [0.5, 0.9, 0.1], p),
+    "attention": lambda p: plot.attention(rng.dirichlet(np.ones(12), 10),
+                                          "june 5, 2008", list("2008-06-05"), p),
 }
 
 
@@ -92,6 +94,10 @@ def test_moving_average_starts_at_the_first_value_and_averages_the_window():
     (lambda p: plot.activation_histograms([1, 2], p), TypeError, "dict"),
     (lambda p: plot.line_panels({"a": {"b": [1, 2]}}, p, x=[1]), ValueError, "x has 1"),
     (lambda p: plot.hyperparameter_scatter([0.0], [1.0], [1.0], p), ValueError, "positive"),
+    (lambda p: plot.attention(np.ones((3, 4)), "abc", "abc", p), ValueError,
+     "(3, 3), got shape (3, 4)"),
+    (lambda p: plot.attention(np.full((1, 1), np.nan), "a", "b", p), ValueError, "finite"),
+    (lambda p: plot.attention(np.ones((1, 1)), [1], "b", p), TypeError, "list of strings"),
 ])
 def test_bad_inputs_raise_clear_errors(tmp_path, call, error, message):
     with pytest.raises(error, match=None) as info:
@@ -130,3 +136,28 @@ def test_a_language_models_curve_shows_perplexity_on_a_log_scale(tmp_path, monke
     monkeypatch.setattr(matplotlib.figure.Figure, "savefig", capture)
     assert plot.learning_curves(h, tmp_path / "lm.png").read_bytes()[:4] == PNG
     assert ("perplexity", "log") in seen
+
+
+def test_attention_rows_are_outputs_and_columns_inputs(tmp_path, monkeypatch):
+    """The heat map shows the weights as given (rows: output tokens, columns: input
+    tokens), white for 1, with the tokens as tick labels and spaces as dots."""
+    import matplotlib.figure
+
+    shown = {}
+    save = matplotlib.figure.Figure.savefig
+
+    def spy(fig, path, *args, **kwargs):
+        ax = fig.axes[0]
+        shown["image"] = ax.images[0].get_array()
+        shown["cmap"] = ax.images[0].get_cmap().name
+        shown["x"] = [t.get_text() for t in ax.get_xticklabels()]
+        shown["y"] = [t.get_text() for t in ax.get_yticklabels()]
+        return save(fig, path, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", spy)
+    weights = np.eye(3)[[2, 0]]  # output 1 looked at input 3, output 2 at input 1
+    path = plot.attention(weights, "a b", ["X", "Y"], tmp_path / "attention.png")
+    assert path.read_bytes()[:4] == PNG
+    np.testing.assert_array_equal(shown["image"], weights)
+    assert shown["x"] == ["a", "\u00b7", "b"] and shown["y"] == ["X", "Y"]
+    assert shown["cmap"] == "Greys_r"

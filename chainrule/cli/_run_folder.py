@@ -44,14 +44,15 @@ def load_weights(net: Any, run_dir: Path, config: RunConfig) -> None:
 
 
 def read_vocabulary(run_dir: Path) -> Any:
-    """The vocabulary a language model was trained with (RUN_DIR/vocabulary.json)."""
+    """The vocabulary a language model or a sequence-to-sequence model was trained with
+    (RUN_DIR/vocabulary.json)."""
     from chainrule.datasets import Vocabulary
 
     path = run_dir / "vocabulary.json"
     if not path.is_file():
-        raise click.BadParameter(f"{path} is missing: RUN_DIR must hold a language model "
-                                 "trained by `chainrule train --dataset ptb --out RUN_DIR`",
-                                 param_hint="RUN_DIR")
+        raise click.BadParameter(f"{path} is missing: RUN_DIR must hold a model trained on "
+                                 "text by `chainrule train --dataset ptb|addition|dates "
+                                 "--out RUN_DIR`", param_hint="RUN_DIR")
     try:
         return Vocabulary.from_dict(json.loads(path.read_text()))
     except (ValueError, TypeError, KeyError) as error:

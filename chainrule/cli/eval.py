@@ -12,10 +12,13 @@ from chainrule.cli._run_folder import load_weights, read_config, read_vocabulary
 from chainrule.runs import (
     EVAL_BATCH_SIZE,
     RunConfig,
+    answer_questions,
     build_language_model,
     build_model,
+    build_seq2seq,
     load_corpus,
     load_data,
+    load_sequence_data,
 )
 
 
@@ -38,30 +41,44 @@ def format_confusion_matrix(matrix: np.ndarray, class_names: list[str]) -> str:
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
               help="Folder with the dataset's files, if not where the run found them.")
+@click.option("--data-file", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="The question-answer file of an addition or dates run, if not where "
+                   "the run found it.")
 @click.option("--max-images", type=click.IntRange(min=1), default=36, show_default=True,
               help="Misclassified test images drawn in misclassified.png.")
-def command(run_dir: Path, data_dir: str | None, max_images: int) -> None:
+def command(run_dir: Path, data_dir: str | None, data_file: str | None,
+            max_images: int) -> None:
     """Evaluate a run folder written by `chainrule train --out RUN_DIR`.
 
     Rebuilds the network from RUN_DIR/config.json and RUN_DIR/model.npz, prints its
     test accuracy and confusion matrix, and writes confusion_matrix.png and
     misclassified.png into RUN_DIR. For a language model, prints its perplexity on the
-    test text.
+    test text; for a sequence-to-sequence model, the share of test questions it
+    answers exactly right, with a few of its answers.
 
     \b
     Examples:
       chainrule train --out runs/digits && chainrule eval runs/digits
       chainrule eval runs/mnist --data-dir ~/data/mnist
       chainrule eval runs/ptb
+      chainrule eval runs/dates --data-file ~/data/date.txt
     """
     from chainrule import plot
     from chainrule.train import confusion_matrix, predict
 
     config = read_config(run_dir)
+    if config.is_seq2seq and data_dir is not None:
+        raise click.UsageError(f"a {config.dataset} run reads one file: give it with "
+                               "--data-file, not --data-dir")
     if data_dir is not None:
         config.data_dir = data_dir
     if config.is_language_model:
         _evaluate_language_model(run_dir, config)
+        return
+    if config.is_seq2seq:
+        if data_file is not None:
+            config.data_file = data_file
+        _evaluate_seq2seq(run_dir, config)
         return
     try:
         data = load_data(config)
@@ -109,3 +126,26 @@ def _evaluate_language_model(run_dir: Path, config: RunConfig) -> None:
     click.echo(f"{config.model} on {config.dataset} ({net.num_parameters():,} parameters) "
                f"from {run_dir}")
     click.echo(f"test perplexity: {result['perplexity']:.2f} ({result['samples']:,} tokens)")
+
+
+def _evaluate_seq2seq(run_dir: Path, config: RunConfig) -> None:
+    from chainrule.cli.train import show_answers
+
+    vocabulary = read_vocabulary(run_dir)
+    try:
+        data = load_sequence_data(config)
+    except (FileNotFoundError, ValueError) as error:
+        raise click.ClickException(str(error)) from None
+    if data.vocabulary != vocabulary:
+        source = config.data_file or f"the generated {config.dataset}"
+        raise click.ClickException(f"the characters of {source} differ from the ones in "
+                                   f"{run_dir}/vocabulary.json: not the data of this run")
+    net = build_seq2seq(config, len(vocabulary))
+    load_weights(net, run_dir, config)
+    guesses = answer_questions(net, data.x_test, data.start_id, data.t_test.shape[1] - 1)
+    correct = int((guesses == data.t_test[:, 1:]).all(axis=1).sum())
+    click.echo(f"{config.model}{' (peeky)' if config.peeky else ''} on {config.dataset} "
+               f"({net.num_parameters():,} parameters) from {run_dir}")
+    click.echo(f"test exact-match accuracy: {correct / len(guesses):.4f} "
+               f"({correct}/{len(guesses)})")
+    show_answers(data, data.x_test, data.t_test, guesses, config.reverse, 10)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import click
+import numpy as np
 
 from chainrule.runs import (
     DATASETS,
@@ -16,12 +18,15 @@ from chainrule.runs import (
     MODELS,
     OPTIMIZERS,
     RunConfig,
+    answer_questions,
     build_language_model,
     build_model,
     build_optimizer,
     build_scheduler,
+    build_seq2seq,
     load_corpus,
     load_data,
+    load_sequence_data,
 )
 
 
@@ -50,29 +55,36 @@ def _positive(kind: type) -> click.ParamType:
 @click.command("train")
 @click.option("--dataset", type=click.Choice(DATASETS), default="digits", show_default=True,
               help="What to learn. digits is built in; mnist, fashion-mnist and ptb (Penn "
-                   "Treebank) are read from --data-dir or downloaded once.")
+                   "Treebank) are read from --data-dir or downloaded once; addition "
+                   "(sums like 123+45) and dates (to ISO form) are generated, or read "
+                   "from --data-file.")
 @click.option("--model", type=click.Choice(MODELS), default=None,
               help="two-layer: Affine-ReLU-Affine (the textbook net); mlp: --hidden layers "
                    "with --activation; cnn / deep-cnn: convolutional nets; lstm-lm: an "
-                   "LSTM language model  [default: two-layer; lstm-lm for ptb]")
+                   "LSTM language model; seq2seq / attention: an LSTM encoder-decoder, "
+                   "without or with attention  [default: two-layer; lstm-lm for ptb; "
+                   "seq2seq for addition; attention for dates]")
 @click.option("--hidden", multiple=True, callback=_hidden_sizes, metavar="SIZES",
               help="Hidden layer sizes, repeatable or comma-separated; for lstm-lm the "
-                   "width of the embedding and of every LSTM layer  [default: 50; 100 for "
-                   "ptb]")
+                   "width of the embedding and of every LSTM layer; for seq2seq and "
+                   "attention the width of both LSTMs  [default: 50; 100 for ptb; 128 for "
+                   "addition; 256 for dates]")
 @click.option("--activation", default="relu", show_default=True,
               type=click.Choice(["relu", "leaky_relu", "sigmoid", "tanh"]),
               help="Hidden activation of --model mlp.")
 @click.option("--optimizer", type=click.Choice(OPTIMIZERS), default=None,
-              help="[default: sgd; adamw for transformer-lm]")
+              help="How to update the weights  [default: sgd; adam for addition and "
+                   "dates; adamw for transformer-lm]")
 @click.option("--lr", type=_positive(float), default=None,
-              help="Learning rate  [default: 0.1; 20 for ptb]")
+              help="Learning rate  [default: 0.1; 20 for ptb; 0.001 for addition and "
+                   "dates]")
 @click.option("--lr-schedule", type=click.Choice(LR_SCHEDULES), default="constant",
               show_default=True,
               help="cosine: anneal the learning rate to 0 over the run; step: ×0.1 after "
                    "each third of the run.")
 @click.option("--batch-size", type=_positive(int), default=None,
               help="Samples per step; for a language model, parallel streams of text  "
-                   "[default: 100; 20 for ptb]")
+                   "[default: 100; 20 for ptb; 128 for addition and dates]")
 @click.option("--epochs", type=_positive(int), default=None,
               help="Passes over the training data  [default: " + ", ".join(
                   f"{k} {v}" for k, v in DEFAULT_EPOCHS.items()) + "]")
@@ -95,10 +107,23 @@ def _positive(kind: type) -> click.ParamType:
                    "transformer-lm]")
 @click.option("--clip", type=_positive(float), default=None,
               help="Clip the gradients to this global norm before every step  "
-                   "[default: none; 0.25 for ptb]")
+                   "[default: none; 0.25 for ptb; 5 for addition and dates; 1 for "
+                   "transformer-lm]")
 @click.option("--tie-weights/--no-tie-weights", default=None,
               help="The output layer shares the embedding matrix (language models)  "
                    "[default: off for lstm-lm, on for transformer-lm]")
+@click.option("--wordvec", type=_positive(int), default=None,
+              help="Size of the character vectors of --model seq2seq or attention  "
+                   "[default: 16]")
+@click.option("--reverse/--no-reverse", default=None,
+              help="Read every question back to front (addition, dates)  [default: no; "
+                   "yes for dates, as the book]")
+@click.option("--peeky", is_flag=True,
+              help="The decoder sees the encoder's final state at every step (--model "
+                   "seq2seq).")
+@click.option("--data-file", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Questions and answers in the book's format, one a line ('16+75  _91  "
+                   "'), e.g. its addition.txt or date.txt  [default: generated, 50,000]")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seeds weights and shuffling: the same seed gives the same run.")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
@@ -114,12 +139,13 @@ def _positive(kind: type) -> click.ParamType:
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar per epoch  [default: on a terminal]")
 def command(dataset: str, model: str | None, hidden: list[int] | None, activation: str,
-            optimizer: str | None, lr: float | None, lr_schedule: str, batch_size: int | None,
-            epochs: int | None, weight_decay: float | None, dropout: float | None,
-            batch_norm: bool, layers: int | None, heads: int | None, bptt: int | None,
-            clip: float | None, tie_weights: bool | None, seed: int,
-            data_dir: str | None, subset: int | None, out: str | None, resume: bool,
-            progress: bool | None) -> None:
+            optimizer: str | None, lr: float | None, lr_schedule: str,
+            batch_size: int | None, epochs: int | None, weight_decay: float | None,
+            dropout: float | None, batch_norm: bool, layers: int | None, heads: int | None,
+            bptt: int | None, clip: float | None, tie_weights: bool | None,
+            wordvec: int | None, reverse: bool | None, peeky: bool, data_file: str | None,
+            seed: int, data_dir: str | None, subset: int | None, out: str | None,
+            resume: bool, progress: bool | None) -> None:
     """Train a network and print its test accuracy (a language model: its perplexity).
 
     \b
@@ -130,14 +156,16 @@ def command(dataset: str, model: str | None, hidden: list[int] | None, activatio
       chainrule train --out runs/mnist --resume      # after an interruption
       chainrule train --dataset mnist --model cnn --optimizer adam --lr 0.001 --epochs 5
       chainrule train --dataset ptb --data-dir ~/data/ptb --out runs/ptb   # the book's
+      chainrule train --dataset addition --reverse --peeky
+      chainrule train --dataset dates --data-file date.txt --epochs 3 --out runs/dates
     """
     config = RunConfig.for_dataset(
         dataset, model=model, hidden=hidden, activation=activation, optimizer=optimizer,
         lr=lr, batch_size=batch_size, epochs=epochs, weight_decay=weight_decay,
         dropout=dropout, batch_norm=batch_norm, layers=layers, heads=heads, bptt=bptt,
-        clip=clip,
-        tie_weights=tie_weights, seed=seed, data_dir=data_dir, subset=subset,
-        lr_schedule=lr_schedule)
+        clip=clip, tie_weights=tie_weights, seed=seed, data_dir=data_dir, subset=subset,
+        lr_schedule=lr_schedule, wordvec=wordvec, reverse=reverse, peeky=peeky or None,
+        data_file=data_file)
     resume_from = None
     if resume:
         config, resume_from = _resumable_run(out, epochs)
@@ -147,6 +175,8 @@ def command(dataset: str, model: str | None, hidden: list[int] | None, activatio
         raise click.UsageError(str(error)) from None
     if config.is_language_model:
         _train_language_model(config, out, resume_from, progress)
+    elif config.is_seq2seq:
+        _train_seq2seq(config, out, resume_from, progress)
     else:
         _train_classifier(config, out, resume_from, progress)
 
@@ -275,6 +305,101 @@ def _train_language_model(config: RunConfig, out: str | None, resume_from: Path 
         _write_run(Path(out), net, history,
                    {"test_perplexity": result["perplexity"], "test_loss": result["loss"],
                     "test_tokens": result["samples"]})
+
+
+def _mark_symbols() -> tuple[str, str]:
+    """✓ and ✗ where the output can show them, else O and X (as the book falls back)."""
+    import sys
+
+    encoding = getattr(sys.stdout, "encoding", None) or "ascii"
+    try:
+        "✓✗".encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        return "O", "X"
+    return "✓", "✗"
+
+
+def show_answers(data: Any, questions: np.ndarray, answers: np.ndarray,
+                 guesses: np.ndarray, reverse: bool, count: int) -> None:
+    """Print ``count`` questions with the true answer and the guess marked right or
+    wrong, as the book's ``eval_seq2seq`` (a reversed question shown the right way)."""
+    right, wrong = _mark_symbols()
+    for q, t, g in zip(questions[:count], answers[:count], guesses[:count]):
+        question = data.decode(q[::-1] if reverse else q)
+        true, guess = data.decode(t[1:]), data.decode(g)
+        click.echo(f"  Q {question}  T {true}  {right if guess == true else wrong} {guess}")
+
+
+def _train_seq2seq(config: RunConfig, out: str | None, resume_from: Path | None,
+                   progress: bool | None) -> None:
+    """Teacher forcing over the training questions; after every epoch the greedy answers
+    to the test questions, scored by exact match, with a few of them shown."""
+    from chainrule.data import DataLoader, TensorDataset
+    from chainrule.nn import CrossEntropyLoss
+    from chainrule.train import Callback, TrainingDiverged, fit
+
+    try:
+        data = load_sequence_data(config)
+    except (FileNotFoundError, ValueError) as error:  # missing or malformed files
+        raise click.ClickException(str(error)) from None
+    c = config
+    net = build_seq2seq(c, len(data.vocabulary))
+    opt = build_optimizer(c, net)
+    scheduler = build_scheduler(c, opt)
+    # decoder input: the answer without its last character; target: without its first
+    train_loader = DataLoader(TensorDataset(data.x_train, data.t_train[:, :-1],
+                                            data.t_train[:, 1:]),
+                              batch_size=min(c.batch_size, len(data.x_train)), shuffle=True,
+                              seed=c.seed)
+    test_loader = DataLoader(TensorDataset(data.x_test, data.t_test[:, :-1],
+                                           data.t_test[:, 1:]), batch_size=1000)
+    length = data.t_test.shape[1] - 1
+    n_epochs = c.resolved_epochs()
+    source = c.data_file or "generated"
+    click.echo(f"{c.dataset} ({source}): {len(data.x_train):,} training and "
+               f"{len(data.x_test):,} test questions, {len(data.vocabulary)} characters"
+               + (", questions reversed" if c.reverse else "") + f"; {c.model}"
+               + (" (peeky)" if c.peeky else "") + f" with {c.wordvec}-wide character "
+               f"vectors and {c.hidden[0]}-unit LSTMs ({net.num_parameters():,} "
+               f"parameters); {c.optimizer} lr={c.lr}"
+               + (f" ({c.lr_schedule} schedule)" if c.lr_schedule != "constant" else "")
+               + (f", clip {c.clip}" if c.clip else "")
+               + f", batch {c.batch_size}, {n_epochs} epochs")
+    _start_run_folder(config, out, resume_from)
+    if out is not None:
+        (Path(out) / "vocabulary.json").write_text(
+            json.dumps(data.vocabulary.to_dict()) + "\n")
+
+    def exact_match() -> tuple[float, np.ndarray]:
+        guesses = answer_questions(net, data.x_test, data.start_id, length)
+        return float((guesses == data.t_test[:, 1:]).all(axis=1).mean()), guesses
+
+    class ScoreAnswers(Callback):
+        """Exact-match accuracy of the greedy answers, added to the epoch's record."""
+
+        def on_epoch_end(self, epoch: int, record: dict[str, float]) -> None:
+            record["val_accuracy"], guesses = exact_match()
+            click.echo(f"epoch {epoch:>3}/{n_epochs}  loss {record['train_loss']:.4f}  "
+                       f"test loss {record['val_loss']:.4f}  test exact-match accuracy "
+                       f"{record['val_accuracy']:.4f}  ({record['seconds']:.0f} s)")
+            show_answers(data, data.x_test, data.t_test, guesses, c.reverse, 3)
+
+    started = time.perf_counter()
+    try:
+        history = fit(net, CrossEntropyLoss(), opt, train_loader, n_epochs,
+                      val_loader=test_loader, scheduler=scheduler, metrics=(),
+                      callbacks=[ScoreAnswers()], progress=progress, checkpoint_dir=out,
+                      resume=resume_from, clip_grad_norm=c.clip)
+    except TrainingDiverged as error:
+        raise click.ClickException(str(error)) from None
+    seconds = time.perf_counter() - started
+    accuracy, _ = exact_match()
+    correct = round(accuracy * len(data.x_test))
+    click.echo(f"test exact-match accuracy: {accuracy:.4f} ({correct}/{len(data.x_test)}) "
+               f"after {n_epochs} epochs in {seconds:.0f} s")
+    if out is not None:
+        _write_run(Path(out), net, history,
+                   {"test_accuracy": accuracy, "test_samples": len(data.x_test)})
 
 
 def _resumable_run(out: str | None, epochs: int | None) -> tuple[RunConfig, Path]:

@@ -34,6 +34,7 @@ from chainrule.nn.models import MLP, TwoLayerNet
 from chainrule.nn.module import LoadResult, Module, Parameter, as_input
 from chainrule.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from chainrule.nn.recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell
+from chainrule.nn.seq2seq import AttentionSeq2Seq, Seq2Seq, luong_attention
 from chainrule.nn.word2vec import (
     CBOW,
     SkipGram,
@@ -60,3 +61,4 @@ __all__ += ["RNNLM", "TransformerLM", "generate", "sample_next"]
 __all__ += ["MultiheadAttention", "PositionalEmbedding", "TransformerBlock", "causal_mask",
             "dot_product_attention"]
 __all__ += ["GRU", "GRUCell", "LSTM", "LSTMCell", "RNN", "RNNBase", "RNNCell"]
+__all__ += ["AttentionSeq2Seq", "Seq2Seq", "luong_attention"]
