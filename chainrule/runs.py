@@ -12,7 +12,7 @@ import numpy as np
 #: Datasets of labelled samples (classification), of running text (language models) and
 #: of questions with answers (sequence to sequence).
 CLASSIFICATION_DATASETS = ("digits", "mnist", "fashion-mnist", "spiral", "xor")
-TEXT_DATASETS = ("ptb",)
+TEXT_DATASETS = ("ptb", "text")
 SEQ2SEQ_DATASETS = ("addition", "dates")
 DATASETS = CLASSIFICATION_DATASETS + TEXT_DATASETS + SEQ2SEQ_DATASETS
 CLASSIFIERS = ("two-layer", "mlp", "cnn", "deep-cnn")
@@ -24,7 +24,7 @@ LR_SCHEDULES = ("constant", "cosine", "step")
 
 # Settings a newcomer gets without asking: enough epochs to learn each dataset well.
 DEFAULT_EPOCHS = {"digits": 100, "mnist": 17, "fashion-mnist": 17, "spiral": 300,
-                  "xor": 2000, "ptb": 4, "addition": 25, "dates": 10}
+                  "xor": 2000, "ptb": 4, "text": 10, "addition": 25, "dates": 10}
 #: What a dataset changes in the defaults: for Penn Treebank, the book's ``Rnnlm``
 #: (embedding 100, one 100-unit LSTM, batch 20, 35 steps of BPTT, SGD lr 20, gradients
 #: clipped to norm 0.25), which reaches a test perplexity of about 136 in 4 epochs. For
@@ -34,6 +34,8 @@ DEFAULT_EPOCHS = {"digits": 100, "mnist": 17, "fashion-mnist": 17, "spiral": 300
 DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
     "ptb": {"model": "lstm-lm", "hidden": [100], "lr": 20.0, "batch_size": 20,
             "clip": 0.25},
+    "text": {"model": "lstm-lm", "hidden": [100], "lr": 20.0, "batch_size": 20,
+             "clip": 0.25},
     "addition": {"model": "seq2seq", "hidden": [128], "optimizer": "adam", "lr": 0.001,
                  "batch_size": 128, "clip": 5.0},
     "dates": {"model": "attention", "hidden": [256], "optimizer": "adam", "lr": 0.001,
@@ -85,6 +87,7 @@ class RunConfig:
     reverse: bool = False
     peeky: bool = False
     data_file: str | None = None
+    chars: bool = False  # a text file read character by character
 
     @classmethod
     def for_dataset(cls, dataset: str, **given: Any) -> RunConfig:
@@ -133,10 +136,16 @@ class RunConfig:
                 raise ValueError(f"--dataset {self.dataset} reads one file: give it with "
                                  "--data-file, not --data-dir")
         else:
-            for name, given in (("--reverse", self.reverse), ("--data-file", self.data_file)):
-                if given:
-                    raise ValueError(f"{name} is for the question-answer datasets "
-                                     f"({seq2seq}), not --dataset {self.dataset}")
+            if self.reverse:
+                raise ValueError(f"--reverse is for the question-answer datasets "
+                                 f"({seq2seq}), not --dataset {self.dataset}")
+            if self.data_file and self.dataset != "text":
+                raise ValueError(f"--data-file is for --dataset text and the question-answer "
+                                 f"datasets ({seq2seq}), not --dataset {self.dataset}")
+        if self.dataset == "text" and not self.data_file:
+            raise ValueError("--dataset text needs --data-file: the text file to learn")
+        if self.chars and self.dataset != "text":
+            raise ValueError(f"--chars is for --dataset text, not --dataset {self.dataset}")
         if self.peeky and self.model != "seq2seq":
             raise ValueError(f"--peeky is for --model seq2seq (the attention model reads "
                              f"all the encoder's states already), not --model {self.model}")
@@ -250,10 +259,29 @@ class Corpus:
     vocabulary: Any  # chainrule.datasets.text.Vocabulary
 
 
+#: How a text file is shared out (``--dataset text``): its first 90 % trains, the next
+#: 5 % validates, the last 5 % tests, each a stretch of running text.
+TEXT_SPLIT = (0.9, 0.05)
+
+
 def load_corpus(config: RunConfig) -> Corpus:
-    """The token streams of ``config.dataset`` (``subset`` cuts the training stream)."""
+    """The token streams of ``config.dataset`` (``subset`` cuts the training stream):
+    Penn Treebank's three files, or a text file of the user's (words with ``<eos>`` at
+    each line's end, or characters with ``chars``) cut into three stretches
+    (``TEXT_SPLIT``) over one vocabulary."""
     from chainrule import datasets
 
+    if config.dataset == "text":
+        eos = "\n" if config.chars else datasets.EOS
+        ids, vocabulary = datasets.load_corpus(config.data_file, chars=config.chars, eos=eos)
+        first, second = (int(len(ids) * f) for f in (TEXT_SPLIT[0], sum(TEXT_SPLIT)))
+        if min(first, second - first, len(ids) - second) < 2:
+            raise ValueError(f"{config.data_file} holds only {len(ids)} tokens: too few to "
+                             "share out for training, validation and testing")
+        train, valid, test = ids[:first], ids[first:second], ids[second:]
+        if config.subset is not None:
+            train = train[:config.subset]
+        return Corpus(train, valid, test, vocabulary)
     if config.dataset != "ptb":
         raise ValueError(f"unknown text dataset {config.dataset!r}; valid: "
                          f"{', '.join(TEXT_DATASETS)}")

@@ -15,7 +15,8 @@ from chainrule.runs import build_language_model
 @click.option("--prompt", default="the", show_default=True,
               help="The words to start from (words the model does not know become <unk>).")
 @click.option("--words", type=click.IntRange(min=1, max=100_000), default=30,
-              show_default=True, help="How many words to write after the prompt.")
+              show_default=True, help="How many words (a character model: characters) "
+                                      "to write after the prompt.")
 @click.option("--temperature", type=click.FloatRange(min=0, min_open=True), default=1.0,
               show_default=True,
               help="Below 1: safer, more repetitive text; above 1: more surprising text.")
@@ -47,7 +48,7 @@ def command(run_dir: Path, prompt: str, words: int, temperature: float, top_k: i
                                  "model (train one with --dataset ptb)",
                                  param_hint="RUN_DIR")
     vocabulary = read_vocabulary(run_dir)
-    tokens = prompt.split()
+    tokens = list(prompt) if config.chars else prompt.split()
     if not tokens:
         raise click.BadParameter("give at least one word", param_hint="--prompt")
     try:
@@ -60,5 +61,9 @@ def command(run_dir: Path, prompt: str, words: int, temperature: float, top_k: i
     new_ids = generate(net, prompt_ids.tolist(), words, temperature=temperature, top_k=top_k,
                        greedy=greedy, skip=skip, seed=seed)
     known = [w if w in vocabulary else vocabulary.unk for w in tokens]
-    text = " ".join(known + [vocabulary.id_to_word[i] for i in new_ids])
+    words = known + [vocabulary.id_to_word[i] for i in new_ids]
+    if config.chars:  # a character model writes its own spaces and line breaks
+        click.echo("".join(words))
+        return
+    text = " ".join(words)
     click.echo(text.replace(f" {EOS} ", "\n").replace(f" {EOS}", "").strip())

@@ -122,8 +122,13 @@ def _positive(kind: type) -> click.ParamType:
               help="The decoder sees the encoder's final state at every step (--model "
                    "seq2seq).")
 @click.option("--data-file", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="Questions and answers in the book's format, one a line ('16+75  _91  "
-                   "'), e.g. its addition.txt or date.txt  [default: generated, 50,000]")
+              help="For addition and dates: questions and answers in the book's format, "
+                   "one a line ('16+75  _91  '), e.g. its addition.txt or date.txt  "
+                   "[default: generated, 50,000]. For --dataset text: the text to learn "
+                   "(plain or .gz; 90 % trains, 5 % validates, 5 % tests).")
+@click.option("--chars", is_flag=True,
+              help="--dataset text: read the text character by character (a character "
+                   "language model) instead of word by word.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seeds weights and shuffling: the same seed gives the same run.")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
@@ -144,7 +149,7 @@ def command(dataset: str, model: str | None, hidden: list[int] | None, activatio
             dropout: float | None, batch_norm: bool, layers: int | None, heads: int | None,
             bptt: int | None, clip: float | None, tie_weights: bool | None,
             wordvec: int | None, reverse: bool | None, peeky: bool, data_file: str | None,
-            seed: int, data_dir: str | None, subset: int | None, out: str | None,
+            chars: bool, seed: int, data_dir: str | None, subset: int | None, out: str | None,
             resume: bool, progress: bool | None) -> None:
     """Train a network and print its test accuracy (a language model: its perplexity).
 
@@ -157,6 +162,7 @@ def command(dataset: str, model: str | None, hidden: list[int] | None, activatio
       chainrule train --dataset mnist --model cnn --optimizer adam --lr 0.001 --epochs 5
       chainrule train --dataset ptb --data-dir ~/data/ptb --out runs/ptb   # the book's
       chainrule train --dataset addition --reverse --peeky
+      chainrule train --dataset text --data-file novel.txt --chars --model transformer-lm
       chainrule train --dataset dates --data-file date.txt --epochs 3 --out runs/dates
     """
     config = RunConfig.for_dataset(
@@ -165,7 +171,7 @@ def command(dataset: str, model: str | None, hidden: list[int] | None, activatio
         dropout=dropout, batch_norm=batch_norm, layers=layers, heads=heads, bptt=bptt,
         clip=clip, tie_weights=tie_weights, seed=seed, data_dir=data_dir, subset=subset,
         lr_schedule=lr_schedule, wordvec=wordvec, reverse=reverse, peeky=peeky or None,
-        data_file=data_file)
+        data_file=data_file, chars=chars or None)
     resume_from = None
     if resume:
         config, resume_from = _resumable_run(out, epochs)

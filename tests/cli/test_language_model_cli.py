@@ -141,3 +141,47 @@ def test_a_transformer_language_model_trains_and_writes(tmp_path):
     odd = run("train", "--dataset", "ptb", "--model", "transformer-lm", "--hidden", "30",
               "--heads", "4", "--data-dir", str(PTB_DIR))
     assert odd.exit_code == 2 and "multiple of --heads" in odd.output
+
+
+def _write_text(path: Path) -> Path:
+    rng = __import__("numpy").random.default_rng(0)
+    animals, places = ["cat", "dog", "bird", "fox"], ["mat", "log", "hill", "box"]
+    lines = [f"the {rng.choice(animals)} sat on the {rng.choice(places)}" for _ in range(600)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_a_character_model_learns_any_text_file(tmp_path):
+    """--dataset text --data-file F --chars: a character language model of the user's own
+    text, split 90/5/5; generate continues a prompt character by character."""
+    text = _write_text(tmp_path / "story.txt")
+    out = tmp_path / "chars"
+    result = run("train", "--dataset", "text", "--data-file", str(text), "--chars",
+                 "--model", "transformer-lm", "--hidden", "32", "--layers", "2", "--heads",
+                 "2", "--bptt", "32", "--batch-size", "8", "--epochs", "3", "--no-progress",
+                 "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert "words;" in result.output  # the header counts the vocabulary's tokens
+    valid = [float(v) for v in re.findall(r"validation perplexity +([0-9.]+)", result.output)]
+    vocabulary = len(json.loads((out / "vocabulary.json").read_text())["words"])
+    assert vocabulary < 30 and valid[-1] < valid[0] and valid[-1] < vocabulary / 2
+    written = run("generate", str(out), "--prompt", "the c", "--words", "40", "--greedy")
+    assert written.exit_code == 0, written.output
+    assert written.output.startswith("the c") and len(written.output) >= 40
+
+
+def test_a_word_model_of_a_text_file_and_its_usage_errors(tmp_path):
+    text = _write_text(tmp_path / "story.txt")
+    result = run("train", "--dataset", "text", "--data-file", str(text), "--hidden", "16",
+                 "--bptt", "8", "--epochs", "2", "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert "lstm-lm with 1×16 LSTM" in result.output
+    assert float(re.search(r"test perplexity: ([0-9.]+)", result.output).group(1)) < 8
+    no_file = run("train", "--dataset", "text")
+    assert no_file.exit_code == 2 and "needs --data-file" in no_file.output
+    chars_on_ptb = run("train", "--dataset", "ptb", "--chars")
+    assert chars_on_ptb.exit_code == 2 and "--chars is for --dataset text" in chars_on_ptb.output
+    tiny = tmp_path / "tiny.txt"
+    tiny.write_text("a b\n")
+    too_small = run("train", "--dataset", "text", "--data-file", str(tiny))
+    assert too_small.exit_code == 1 and "too few" in too_small.output
