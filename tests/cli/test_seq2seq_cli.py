@@ -117,7 +117,7 @@ def test_bad_combinations_are_usage_errors():
     cases = [
         (["--dataset", "dates", "--peeky"], "--peeky is for --model seq2seq"),
         (["--dataset", "ptb", "--reverse"], "--reverse is for the question-answer"),
-        (["--dataset", "digits", "--data-file", __file__], "--data-file is for the"),
+        (["--dataset", "digits", "--data-file", __file__], "--data-file is for --dataset text"),
         (["--dataset", "addition", "--model", "mlp"], "use --model seq2seq or attention"),
         (["--dataset", "digits", "--model", "attention"], "does not fit --dataset digits"),
         (["--dataset", "addition", "--layers", "2"], "one LSTM layer"),
