@@ -34,7 +34,8 @@ def page():
 def test_the_page_walks_through_every_topic():
     text = PAGE.read_text(encoding="utf-8")
     for heading in ("computational graph", "chain rule", "Add and multiply", "ReLU and sigmoid",
-                    "affine layer", "Softmax with loss", "gradient check", "Training"):
+                    "affine layer", "Softmax with loss", "gradient check", "Training",
+                    "through time", "Attention and softmax"):
         assert heading in text, heading
 
 
