@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 import chainrule.functional as F
+from chainrule.nn.attention import dot_product_attention
 from chainrule.nn.init import RngLike, make_rng
 from chainrule.nn.layers import Embedding, Linear, _check_positive
 from chainrule.nn.module import Module
@@ -42,9 +43,8 @@ def luong_attention(queries: Tensor, states: Tensor) -> tuple[Tensor, Tensor]:
     the softmax of the scores over the states (each row sums to 1), and the context is
     the weighted sum of the states. Returns (context (N, Tq', H), weights (N, Tq', Ts)).
     """
-    scores = F.matmul(queries, F.swapaxes(states, 1, 2))      # (N, T, Ts): h_t · hs_s
-    weights = F.softmax(scores, axis=-1)
-    return F.matmul(weights, states), weights                 # Σ_s a_ts·hs_s
+    # the states are both the keys and the values; Luong's scores are not scaled
+    return dot_product_attention(queries, states, states, scale=1.0)
 
 
 def _ids(value: Any, name: str) -> np.ndarray:
