@@ -29,15 +29,20 @@ import numpy as np
 from chainrule.optim.clip import clip_grad_norm_
 from chainrule.tensor import Tensor, no_grad
 
-__all__ = ["History", "TrainingDiverged", "Callback", "EarlyStopping", "fit", "evaluate",
-           "predict", "accuracy", "perplexity", "confusion_matrix", "CHECKPOINT_NAME",
-           "METRICS"]
+__all__ = ["History", "TrainingDiverged", "CheckpointError", "Callback", "EarlyStopping",
+           "fit", "evaluate", "predict", "accuracy", "perplexity", "confusion_matrix",
+           "CHECKPOINT_NAME", "METRICS"]
 
 CHECKPOINT_NAME = "checkpoint.npz"
 
 
 class TrainingDiverged(FloatingPointError):
     """The loss became NaN or infinite: training cannot recover from that."""
+
+
+class CheckpointError(ValueError):
+    """A checkpoint cannot be resumed from: unreadable (truncated, not a checkpoint), or
+    made for another model or optimiser than the ones given."""
 
 
 # --------------------------------------------------------------------------- metrics
@@ -313,12 +318,24 @@ def save_checkpoint(path: str | os.PathLike, model: Any, optimizer: Any, epoch: 
 def load_checkpoint(path: str | os.PathLike, model: Any, optimizer: Any,
                     scheduler: Any = None, loaders: Sequence[Any] = ()
                     ) -> tuple[int, History]:
-    """Restore what ``save_checkpoint`` saved; returns (epoch, history)."""
+    """Restore what ``save_checkpoint`` saved; returns (epoch, history).
+
+    Raises ``CheckpointError`` when the file cannot be read or does not fit ``model``
+    and ``optimizer``.
+    """
     from chainrule.serialization import load
 
-    state = load(path)
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
+    try:
+        state = load(path)
+        epoch, saved_history = int(state["epoch"]), str(state["history"])
+        model.load_state_dict(state["model"])
+    except (ValueError, KeyError, TypeError, FileNotFoundError) as error:
+        raise CheckpointError(f"{path}: {error}") from error
+    try:
+        optimizer.load_state_dict(state["optimizer"])
+    except (ValueError, KeyError, TypeError) as error:
+        raise CheckpointError(f"{path}: the optimiser's state does not fit: {error}"
+                              ) from error
     if scheduler is not None and state.get("scheduler"):
         scheduler.load_state_dict(state["scheduler"])
     for loader, loader_state in zip(loaders, state.get("loaders", [])):
@@ -328,7 +345,7 @@ def load_checkpoint(path: str | os.PathLike, model: Any, optimizer: Any,
     for name, saved in state.get("generators", {}).items():
         if name in generators:
             generators[name].bit_generator.state = json.loads(str(saved))
-    return int(state["epoch"]), History.from_dict(json.loads(str(state["history"])))
+    return epoch, History.from_dict(json.loads(saved_history))
 
 
 # --------------------------------------------------------------------------- fit

@@ -58,7 +58,7 @@ def command(name: str, dataset: str | None, data_dir: str | None, out: str | Non
       chainrule experiment hyperparams --trials 50 --seed 1
       chainrule experiment vanishing-gradients --iterations 500
     """
-    from chainrule.datasets import DatasetNotFoundError
+    from chainrule.datasets import CorruptFileError, DatasetNotFoundError
 
     options = {}
     if trials is not None:
@@ -75,7 +75,7 @@ def command(name: str, dataset: str | None, data_dir: str | None, out: str | Non
                                 iterations=iterations, seed=seed,
                                 announce=lambda sentence: click.echo(f"data: {sentence}"),
                                 **options)
-    except DatasetNotFoundError as error:
+    except (DatasetNotFoundError, CorruptFileError) as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"\n{result.title}\n")
     click.echo(result.table(max_rows=20))

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from chainrule.cli._run_folder import load_weights, read_config, read_vocabulary
+from chainrule.cli._types import positive_float
 from chainrule.runs import build_language_model
 
 
@@ -16,7 +17,7 @@ from chainrule.runs import build_language_model
               help="The words to start from (words the model does not know become <unk>).")
 @click.option("--words", type=click.IntRange(min=1, max=100_000), default=30,
               show_default=True, help="How many words to write after the prompt.")
-@click.option("--temperature", type=click.FloatRange(min=0, min_open=True), default=1.0,
+@click.option("--temperature", type=positive_float(), default=1.0,
               show_default=True,
               help="Below 1: safer, more repetitive text; above 1: more surprising text.")
 @click.option("--top-k", type=click.IntRange(min=1), default=None,

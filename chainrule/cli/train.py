@@ -10,6 +10,8 @@ from typing import Any
 import click
 import numpy as np
 
+from chainrule.cli._run_folder import checkpoint_misfit, read_checkpoint_epoch, read_config
+from chainrule.cli._types import FiniteFloatRange, positive_float
 from chainrule.runs import (
     DATASETS,
     DEFAULT_EPOCHS,
@@ -49,7 +51,7 @@ def _hidden_sizes(ctx: click.Context, param: click.Parameter, values: tuple[str,
 
 
 def _positive(kind: type) -> click.ParamType:
-    return click.IntRange(min=1) if kind is int else click.FloatRange(min=0, min_open=True)
+    return click.IntRange(min=1) if kind is int else positive_float()
 
 
 @click.command("train")
@@ -88,10 +90,10 @@ def _positive(kind: type) -> click.ParamType:
 @click.option("--epochs", type=_positive(int), default=None,
               help="Passes over the training data  [default: " + ", ".join(
                   f"{k} {v}" for k, v in DEFAULT_EPOCHS.items()) + "]")
-@click.option("--weight-decay", type=click.FloatRange(min=0), default=None,
+@click.option("--weight-decay", type=FiniteFloatRange(min=0), default=None,
               help="L2 penalty added to the gradient (AdamW: decoupled decay)  "
                    "[default: 0; 0.01 for transformer-lm]")
-@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=None,
+@click.option("--dropout", type=FiniteFloatRange(0, 1, max_open=True), default=None,
               help="Dropout after each hidden layer (--model mlp); for lstm-lm on the "
                    "embedding, between the LSTM layers and before the output; for "
                    "transformer-lm in every block  [default: 0; 0.1 for transformer-lm]")
@@ -185,7 +187,7 @@ def _train_classifier(config: RunConfig, out: str | None, resume_from: Path | No
                       progress: bool | None) -> None:
     from chainrule.data import DataLoader, TensorDataset
     from chainrule.nn import CrossEntropyLoss
-    from chainrule.train import Callback, TrainingDiverged, evaluate, fit
+    from chainrule.train import Callback, evaluate
 
     try:
         data = load_data(config)
@@ -219,12 +221,9 @@ def _train_classifier(config: RunConfig, out: str | None, resume_from: Path | No
                        f"test acc {record['val_accuracy']:.4f}  ({record['seconds']:.1f} s)")
 
     started = time.perf_counter()
-    try:
-        history = fit(net, CrossEntropyLoss(), opt, train_loader, n_epochs,
-                      val_loader=test_loader, scheduler=scheduler, callbacks=[PrintEpoch()],
-                      progress=progress, checkpoint_dir=out, resume=resume_from)
-    except TrainingDiverged as error:
-        raise click.ClickException(str(error)) from None
+    history = _fit(config, out, net, CrossEntropyLoss(), opt, train_loader, n_epochs,
+                   val_loader=test_loader, scheduler=scheduler, callbacks=[PrintEpoch()],
+                   progress=progress, checkpoint_dir=out, resume=resume_from)
     seconds = time.perf_counter() - started
     result = evaluate(net, test_loader)
     click.echo(f"test accuracy: {result['accuracy']:.4f} "
@@ -250,7 +249,7 @@ def _train_language_model(config: RunConfig, out: str | None, resume_from: Path 
     stream, and at the end on the test stream."""
     from chainrule.data import BPTTLoader
     from chainrule.nn import CrossEntropyLoss
-    from chainrule.train import Callback, TrainingDiverged, evaluate, fit
+    from chainrule.train import Callback, evaluate
 
     try:
         corpus = load_corpus(config)
@@ -290,13 +289,10 @@ def _train_language_model(config: RunConfig, out: str | None, resume_from: Path 
                        f"({record['seconds']:.0f} s)")
 
     started = time.perf_counter()
-    try:
-        history = fit(net, CrossEntropyLoss(), opt, train_loader, n_epochs,
-                      val_loader=valid_loader, scheduler=scheduler, metrics=("perplexity",),
-                      callbacks=[PrintEpoch()], progress=progress, checkpoint_dir=out,
-                      resume=resume_from, clip_grad_norm=c.clip)
-    except TrainingDiverged as error:
-        raise click.ClickException(str(error)) from None
+    history = _fit(config, out, net, CrossEntropyLoss(), opt, train_loader, n_epochs,
+                   val_loader=valid_loader, scheduler=scheduler, metrics=("perplexity",),
+                   callbacks=[PrintEpoch()], progress=progress, checkpoint_dir=out,
+                   resume=resume_from, clip_grad_norm=c.clip)
     seconds = time.perf_counter() - started
     result = evaluate(net, test_loader, CrossEntropyLoss(), metrics=("perplexity",))
     click.echo(f"test perplexity: {result['perplexity']:.2f} ({result['samples']:,} tokens) "
@@ -336,7 +332,7 @@ def _train_seq2seq(config: RunConfig, out: str | None, resume_from: Path | None,
     to the test questions, scored by exact match, with a few of them shown."""
     from chainrule.data import DataLoader, TensorDataset
     from chainrule.nn import CrossEntropyLoss
-    from chainrule.train import Callback, TrainingDiverged, fit
+    from chainrule.train import Callback
 
     try:
         data = load_sequence_data(config)
@@ -385,13 +381,10 @@ def _train_seq2seq(config: RunConfig, out: str | None, resume_from: Path | None,
             show_answers(data, data.x_test, data.t_test, guesses, c.reverse, 3)
 
     started = time.perf_counter()
-    try:
-        history = fit(net, CrossEntropyLoss(), opt, train_loader, n_epochs,
-                      val_loader=test_loader, scheduler=scheduler, metrics=(),
-                      callbacks=[ScoreAnswers()], progress=progress, checkpoint_dir=out,
-                      resume=resume_from, clip_grad_norm=c.clip)
-    except TrainingDiverged as error:
-        raise click.ClickException(str(error)) from None
+    history = _fit(config, out, net, CrossEntropyLoss(), opt, train_loader, n_epochs,
+                   val_loader=test_loader, scheduler=scheduler, metrics=(),
+                   callbacks=[ScoreAnswers()], progress=progress, checkpoint_dir=out,
+                   resume=resume_from, clip_grad_norm=c.clip)
     seconds = time.perf_counter() - started
     accuracy, _ = exact_match()
     correct = round(accuracy * len(data.x_test))
@@ -402,9 +395,22 @@ def _train_seq2seq(config: RunConfig, out: str | None, resume_from: Path | None,
                    {"test_accuracy": accuracy, "test_samples": len(data.x_test)})
 
 
+def _fit(config: RunConfig, out: str | None, *args: Any, **kwargs: Any) -> Any:
+    """``chainrule.train.fit``, its failures told the command line's way: a diverged
+    run (exit status 1) or a checkpoint that does not fit the network (2)."""
+    from chainrule.train import CheckpointError, TrainingDiverged, fit
+
+    try:
+        return fit(*args, **kwargs)
+    except TrainingDiverged as error:
+        raise click.ClickException(str(error)) from None
+    except CheckpointError as error:
+        raise checkpoint_misfit(error, Path(out), config) from None
+
+
 def _resumable_run(out: str | None, epochs: int | None) -> tuple[RunConfig, Path]:
     """The saved settings and checkpoint of the run in ``out`` (``--epochs`` may extend
-    it)."""
+    it), both checked: read as ``eval`` reads a run folder."""
     from chainrule.train import CHECKPOINT_NAME
 
     if out is None:
@@ -414,7 +420,8 @@ def _resumable_run(out: str | None, epochs: int | None) -> tuple[RunConfig, Path
     if not checkpoint.exists() or not config_file.exists():
         raise click.UsageError(f"--resume: {out} has no {CHECKPOINT_NAME} and config.json "
                                "to continue from (train with --out first)")
-    config = RunConfig.from_dict(json.loads(config_file.read_text()))
+    config = read_config(Path(out), param_hint="--out")
+    read_checkpoint_epoch(Path(out))
     if epochs is not None:
         config.epochs = epochs
     return config, checkpoint
