@@ -26,7 +26,9 @@ from typing import Any
 
 import numpy as np
 
+from chainrule._atomic import atomic_writer
 from chainrule.optim.clip import clip_grad_norm_
+from chainrule.optim.lr_scheduler import LRScheduler
 from chainrule.tensor import Tensor, no_grad
 
 __all__ = ["History", "TrainingDiverged", "CheckpointError", "Callback", "EarlyStopping",
@@ -158,18 +160,9 @@ class History:
 
 
 def _write_atomic(path: Path, payload: bytes) -> None:
-    """Write to a temporary file beside ``path``, then rename: never a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    """Write ``payload`` to ``path`` atomically: never a half-written file."""
+    with atomic_writer(path) as f:
+        f.write(payload)
 
 
 # --------------------------------------------------------------------------- callbacks
@@ -315,6 +308,22 @@ def save_checkpoint(path: str | os.PathLike, model: Any, optimizer: Any, epoch: 
     return path
 
 
+def _restore_schedule(scheduler: Any, saved: dict[str, Any]) -> None:
+    """Restore where the schedule was (its epoch, its starting rates); its shape (a
+    cosine's ``T_max``, a step's ``step_size``...) stays the one it was built with. For
+    the same settings that is the saved schedule exactly; for a run extended to more
+    epochs, the schedule of the new length goes on from the epochs done (a cosine
+    neither restarts at the full rate nor stays at 0)."""
+    if not isinstance(scheduler, LRScheduler):
+        scheduler.load_state_dict(saved)
+        return
+    position = ("last_epoch", "base_lrs", "_last_lr")
+    shape = {k: v for k, v in scheduler.state_dict().items() if k not in position}
+    scheduler.load_state_dict({**saved, **shape})
+    scheduler.last_epoch -= 1
+    scheduler.step()  # the rate of the current epoch under this shape
+
+
 def load_checkpoint(path: str | os.PathLike, model: Any, optimizer: Any,
                     scheduler: Any = None, loaders: Sequence[Any] = ()
                     ) -> tuple[int, History]:
@@ -337,7 +346,7 @@ def load_checkpoint(path: str | os.PathLike, model: Any, optimizer: Any,
         raise CheckpointError(f"{path}: the optimiser's state does not fit: {error}"
                               ) from error
     if scheduler is not None and state.get("scheduler"):
-        scheduler.load_state_dict(state["scheduler"])
+        _restore_schedule(scheduler, state["scheduler"])
     for loader, loader_state in zip(loaders, state.get("loaders", [])):
         if loader_state and hasattr(loader, "load_state_dict"):
             loader.load_state_dict(loader_state)
@@ -380,7 +389,11 @@ def fit(model: Any, loss_fn: Callable[..., Tensor], optimizer: Any, train_loader
 
     A NaN or infinite loss raises ``TrainingDiverged``. With ``checkpoint_dir``, a
     checkpoint is written atomically after every epoch; ``resume`` takes such a file
-    (or its folder) and continues from the epoch after it.
+    (or its folder) and continues from the epoch after it, up to ``epochs`` in all. The
+    scheduler given keeps its shape and takes the saved position: resuming a cosine
+    schedule built for more epochs than the saved one continues along the longer
+    cosine from the epochs done (``CosineAnnealingLR(opt, T_max=4)`` resumed after 2
+    epochs of a 2-epoch run gives epoch 3 the rate lr·(1 + cos(2π/4))/2).
     """
     if not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"epochs must be a non-negative int, got {epochs!r}")

@@ -31,19 +31,33 @@ def read_config(run_dir: Path, param_hint: str = "RUN_DIR") -> RunConfig:
 
 
 def load_weights(net: Any, run_dir: Path, config: RunConfig) -> None:
-    """Load RUN_DIR/model.npz into ``net`` (built from ``config``)."""
+    """Load RUN_DIR/model.npz into ``net`` (built from ``config``); for a run that was
+    interrupted before it wrote model.npz, the weights of its last checkpoint."""
     from chainrule.serialization import load
+    from chainrule.train import CHECKPOINT_NAME
 
     weights_path = run_dir / "model.npz"
-    if not weights_path.is_file():
-        raise click.BadParameter(f"{weights_path} is missing: RUN_DIR must be a folder "
-                                 "written by `chainrule train --out RUN_DIR` (the model is "
-                                 "written when training ends)", param_hint="RUN_DIR")
+    checkpoint = run_dir / CHECKPOINT_NAME
     try:
-        net.load_state_dict(load(weights_path))
+        if weights_path.is_file():
+            weights = load(weights_path)
+        elif checkpoint.is_file():
+            state = load(checkpoint)
+            weights = state["model"]
+            click.echo(f"{weights_path.name} is not written yet (the run was interrupted): "
+                       f"the weights of {checkpoint.name}, after epoch {int(state['epoch'])}",
+                       err=True)
+            weights_path = checkpoint
+        else:
+            raise click.BadParameter(f"{weights_path} is missing: RUN_DIR must be a folder "
+                                     "written by `chainrule train --out RUN_DIR` (the model "
+                                     "is written when training ends, a checkpoint after "
+                                     "every epoch)", param_hint="RUN_DIR")
+        net.load_state_dict(weights)
     except (ValueError, OSError, KeyError) as error:
         raise click.BadParameter(f"{weights_path} does not fit the {config.model} network "
-                                 f"of config.json: {error}", param_hint="RUN_DIR") from None
+                                 f"of config.json: {_first_line(error)}",
+                                 param_hint="RUN_DIR") from None
 
 
 def read_checkpoint_epoch(run_dir: Path, param_hint: str = "--out") -> int:
@@ -57,8 +71,8 @@ def read_checkpoint_epoch(run_dir: Path, param_hint: str = "--out") -> int:
         return int(load(path)["epoch"])
     except (ValueError, KeyError, TypeError, OSError) as error:
         raise click.BadParameter(
-            f"{path} cannot be resumed from: {_first_line(error)}. Train afresh into "
-            "another --out folder", param_hint=param_hint) from None
+            f"{path} cannot be resumed from: {_first_line(error)}. Start the run afresh with "
+            "--overwrite (or in another --out folder)", param_hint=param_hint) from None
 
 
 def checkpoint_misfit(error: Exception, run_dir: Path, config: RunConfig,

@@ -10,6 +10,7 @@ from typing import Any
 import click
 import numpy as np
 
+from chainrule._atomic import remove_temporary_files
 from chainrule.cli._run_folder import checkpoint_misfit, read_checkpoint_epoch, read_config
 from chainrule.cli._types import FiniteFloatRange, positive_float
 from chainrule.runs import (
@@ -137,7 +138,14 @@ def _positive(kind: type) -> click.ParamType:
                    "history.csv/json, model.npz, learning_curve.png.")
 @click.option("--resume", is_flag=True,
               help="Continue the run in --out from its last checkpoint (written after "
-                   "every epoch), with the settings saved in its config.json.")
+                   "every epoch), with the settings saved in its config.json; other "
+                   "settings are refused, but --epochs N extends the run to N epochs in "
+                   "all (a cosine or step schedule is stretched to the new total and "
+                   "goes on from the epochs done), and --data-dir/--data-file may point "
+                   "to where the data is now.")
+@click.option("--overwrite", is_flag=True,
+              help="Start afresh in an --out folder that already holds a run (its run "
+                   "files are deleted).")
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar per epoch  [default: on a terminal]")
 def command(dataset: str, model: str | None, hidden: list[int] | None, activation: str,
@@ -147,7 +155,7 @@ def command(dataset: str, model: str | None, hidden: list[int] | None, activatio
             bptt: int | None, clip: float | None, tie_weights: bool | None,
             wordvec: int | None, reverse: bool | None, peeky: bool, data_file: str | None,
             seed: int, data_dir: str | None, subset: int | None, out: str | None,
-            resume: bool, progress: bool | None) -> None:
+            resume: bool, overwrite: bool, progress: bool | None) -> None:
     """Train a network and print its test accuracy (a language model: its perplexity).
 
     \b
@@ -161,6 +169,9 @@ def command(dataset: str, model: str | None, hidden: list[int] | None, activatio
       chainrule train --dataset addition --reverse --peeky
       chainrule train --dataset dates --data-file date.txt --epochs 3 --out runs/dates
     """
+    # the data's place is saved absolute: the run folder works from anywhere
+    data_dir = _absolute(data_dir)
+    data_file = _absolute(data_file)
     config = RunConfig.for_dataset(
         dataset, model=model, hidden=hidden, activation=activation, optimizer=optimizer,
         lr=lr, batch_size=batch_size, epochs=epochs, weight_decay=weight_decay,
@@ -169,8 +180,13 @@ def command(dataset: str, model: str | None, hidden: list[int] | None, activatio
         lr_schedule=lr_schedule, wordvec=wordvec, reverse=reverse, peeky=peeky or None,
         data_file=data_file)
     resume_from = None
+    if resume and overwrite:
+        raise click.UsageError("give either --resume (continue the run in --out) or "
+                               "--overwrite (start it afresh), not both")
     if resume:
-        config, resume_from = _resumable_run(out, epochs)
+        config, resume_from = _resumable_run(out, config, epochs)
+    elif out is not None:
+        _claim_run_folder(Path(out), overwrite)
     try:
         config.check()
     except ValueError as error:
@@ -238,6 +254,7 @@ def _train_classifier(config: RunConfig, out: str | None, resume_from: Path | No
 def _start_run_folder(config: RunConfig, out: str | None, resume_from: Path | None) -> None:
     if out is not None:  # the settings first: a run killed mid-way can be resumed
         Path(out).mkdir(parents=True, exist_ok=True)
+        remove_temporary_files(out)  # left by a run killed while writing a file
         (Path(out) / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
     if resume_from is not None:
         click.echo(f"resuming from {resume_from}")
@@ -408,9 +425,41 @@ def _fit(config: RunConfig, out: str | None, *args: Any, **kwargs: Any) -> Any:
         raise checkpoint_misfit(error, Path(out), config) from None
 
 
-def _resumable_run(out: str | None, epochs: int | None) -> tuple[RunConfig, Path]:
-    """The saved settings and checkpoint of the run in ``out`` (``--epochs`` may extend
-    it), both checked: read as ``eval`` reads a run folder."""
+def _absolute(path: str | None) -> str | None:
+    return None if path is None else str(Path(path).expanduser().resolve())
+
+
+#: Every file ``chainrule train --out`` and ``chainrule eval`` write into a run folder.
+RUN_FILES = ("config.json", "checkpoint.npz", "history.csv", "history.json", "model.npz",
+             "result.json", "learning_curve.png", "vocabulary.json", "confusion_matrix.png",
+             "misclassified.png")
+#: Options that --resume accepts although config.json has them: where the data is now,
+#: how many epochs in all, and what is shown.
+RESUME_MAY_CHANGE = ("epochs", "data_dir", "data_file", "progress", "out", "resume",
+                     "overwrite")
+
+
+def _claim_run_folder(out: Path, overwrite: bool) -> None:
+    """Refuse to mix a new run into a folder that holds one, unless ``--overwrite``
+    (which deletes the old run's files, and only those)."""
+    held = [name for name in ("config.json", "checkpoint.npz", "model.npz")
+            if (out / name).exists()]
+    if not held:
+        return
+    if not overwrite:
+        raise click.BadParameter(
+            f"{out} already holds a run ({', '.join(held)}); continue it with --resume, "
+            "start it afresh with --overwrite, or choose another folder", param_hint="--out")
+    for name in RUN_FILES:
+        (out / name).unlink(missing_ok=True)
+
+
+def _resumable_run(out: str | None, given: RunConfig, epochs: int | None
+                   ) -> tuple[RunConfig, Path]:
+    """The saved settings and checkpoint of the run in ``out``, both checked (read as
+    ``eval`` reads a run folder). Settings given on the command line must agree with
+    the saved ones, except ``RESUME_MAY_CHANGE``: ``--epochs`` extends the run,
+    ``--data-dir``/``--data-file`` say where the data is now."""
     from chainrule.train import CHECKPOINT_NAME
 
     if out is None:
@@ -421,10 +470,40 @@ def _resumable_run(out: str | None, epochs: int | None) -> tuple[RunConfig, Path
         raise click.UsageError(f"--resume: {out} has no {CHECKPOINT_NAME} and config.json "
                                "to continue from (train with --out first)")
     config = read_config(Path(out), param_hint="--out")
-    read_checkpoint_epoch(Path(out))
+    done = read_checkpoint_epoch(Path(out))
+    ctx = click.get_current_context()
+    conflicts = []
+    for param in ctx.command.params:
+        name = param.name
+        if name in RESUME_MAY_CHANGE or name not in config.__dataclass_fields__ or \
+                ctx.get_parameter_source(name) is not click.core.ParameterSource.COMMANDLINE:
+            continue
+        wanted, saved = getattr(given, name), getattr(config, name)
+        if wanted != saved:
+            flag = max(param.opts, key=len)
+            conflicts.append(f"{flag} {_shown(wanted)} (saved: {_shown(saved)})")
+    if conflicts:
+        raise click.UsageError(
+            f"--resume continues the run in {out} with the settings of its config.json; "
+            f"these differ from them: {'; '.join(conflicts)}. Leave them out, or start a "
+            "new run (another --out, or --overwrite)")
+    for name in ("data_dir", "data_file"):
+        if getattr(given, name) is not None:
+            setattr(config, name, getattr(given, name))
     if epochs is not None:
+        if epochs < done:
+            raise click.BadParameter(
+                f"the run in {out} has already trained {done} epochs; --epochs {epochs} "
+                f"would be fewer. Give more than {done} to continue it (nothing was "
+                "changed)", param_hint="--epochs")
         config.epochs = epochs
     return config, checkpoint
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    return str(value)
 
 
 def _write_run(folder: Path, net: object, history: object, result: dict) -> None:
