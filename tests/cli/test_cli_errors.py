@@ -42,6 +42,13 @@ def test_generate_refuses_a_nan_temperature(tmp_path):
     assert_clean(result, 2, "--temperature", "not a finite number")
 
 
+def test_a_run_whose_loss_explodes_stops_with_advice():
+    result = invoke("train", "--lr", "1e6", "--epochs", "3", "--subset", "200",
+                    "--no-progress")
+    assert_clean(result, 1, "training diverged", "smaller learning rate")
+    assert "test accuracy" not in result.output
+
+
 # --------------------------------------------------------------- resuming a broken run
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
