@@ -27,3 +27,15 @@ class FiniteFloatRange(click.FloatRange):
 def positive_float() -> FiniteFloatRange:
     """A finite number above 0."""
     return FiniteFloatRange(min=0, min_open=True)
+
+
+def data_folder() -> click.Path:
+    """``--data-dir``: a folder that exists (a typo is told as such, not as a dataset
+    missing from three folders)."""
+    return click.Path(exists=True, file_okay=False)
+
+
+def data_error(error: Exception) -> click.ClickException:
+    """A dataset that is missing or corrupt (or another data file problem), reported in
+    the command line's words (``--data-dir``, ``$CHAINRULE_DATA``): exit status 1."""
+    return click.ClickException(getattr(error, "for_command_line", None) or str(error))

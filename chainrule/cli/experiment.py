@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from chainrule.cli._types import data_error, data_folder
 from chainrule.experiments import EXPERIMENTS, needs_data, run_experiment
 
 
@@ -17,7 +18,7 @@ from chainrule.experiments import EXPERIMENTS, needs_data, run_experiment
               help="Data to train on (not for vanishing-gradients, which makes its own)  "
                    "[default: mnist when its files are found in --data-dir, "
                    "$CHAINRULE_DATA or the cache, else digits; never downloads]")
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+@click.option("--data-dir", type=data_folder(), default=None,
               help="Folder with the four MNIST IDX files (.gz or not).")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Folder for the figures and the CSV  [default: experiments/NAME]")
@@ -76,7 +77,7 @@ def command(name: str, dataset: str | None, data_dir: str | None, out: str | Non
                                 announce=lambda sentence: click.echo(f"data: {sentence}"),
                                 **options)
     except (DatasetNotFoundError, CorruptFileError) as error:
-        raise click.ClickException(str(error)) from None
+        raise data_error(error) from None
     click.echo(f"\n{result.title}\n")
     click.echo(result.table(max_rows=20))
     if result.notes:

@@ -12,7 +12,7 @@ import numpy as np
 
 from chainrule._atomic import remove_temporary_files
 from chainrule.cli._run_folder import checkpoint_misfit, read_checkpoint_epoch, read_config
-from chainrule.cli._types import FiniteFloatRange, positive_float
+from chainrule.cli._types import FiniteFloatRange, data_error, data_folder, positive_float
 from chainrule.runs import (
     DATASETS,
     DEFAULT_EPOCHS,
@@ -129,7 +129,7 @@ def _positive(kind: type) -> click.ParamType:
                    "'), e.g. its addition.txt or date.txt  [default: generated, 50,000]")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seeds weights and shuffling: the same seed gives the same run.")
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+@click.option("--data-dir", type=data_folder(), default=None,
               help="Folder with the four MNIST IDX files (.gz or not).")
 @click.option("--subset", type=_positive(int), default=None,
               help="Train on the first N training samples only (quick tries).")
@@ -208,7 +208,7 @@ def _train_classifier(config: RunConfig, out: str | None, resume_from: Path | No
     try:
         data = load_data(config)
     except (FileNotFoundError, ValueError) as error:  # missing or corrupt files
-        raise click.ClickException(str(error)) from None
+        raise data_error(error) from None
     try:
         net = build_model(config, data)
     except ValueError as error:  # a model that does not fit the data: a usage error
@@ -271,7 +271,7 @@ def _train_language_model(config: RunConfig, out: str | None, resume_from: Path 
     try:
         corpus = load_corpus(config)
     except (FileNotFoundError, ValueError) as error:  # missing or corrupt files
-        raise click.ClickException(str(error)) from None
+        raise data_error(error) from None
     try:
         net = build_language_model(config, len(corpus.vocabulary))
     except ValueError as error:  # sizes that do not fit together: a usage error
@@ -354,7 +354,7 @@ def _train_seq2seq(config: RunConfig, out: str | None, resume_from: Path | None,
     try:
         data = load_sequence_data(config)
     except (FileNotFoundError, ValueError) as error:  # missing or malformed files
-        raise click.ClickException(str(error)) from None
+        raise data_error(error) from None
     c = config
     net = build_seq2seq(c, len(data.vocabulary))
     opt = build_optimizer(c, net)
