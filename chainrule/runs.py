@@ -119,6 +119,9 @@ class RunConfig:
         if self.model not in fits:
             raise ValueError(f"--model {self.model} does not fit --dataset {self.dataset}; "
                              f"for {self.dataset} use --model {' or '.join(fits)}")
+        if self.model == "two-layer" and len(self.hidden) != 1:
+            raise ValueError(f"--model two-layer has one hidden layer, so one --hidden "
+                             f"size, got {self.hidden}; for more layers use --model mlp")
         if self.is_language_model and len(self.hidden) != 1:
             raise ValueError(f"--model {self.model} takes one --hidden size (the width of "
                              f"every layer; the depth is --layers), got {self.hidden}")
@@ -203,15 +206,18 @@ class Data:
     class_names: list[str]
 
 
-def load_data(config: RunConfig) -> Data:
-    """The train and test arrays of ``config.dataset`` (flat features, int labels)."""
+def load_data(config: RunConfig, with_train: bool = True) -> Data:
+    """The train and test arrays of ``config.dataset`` (flat features, int labels).
+    ``with_train=False`` (for an evaluation) leaves the training arrays empty where
+    reading them costs (MNIST's 60,000 images)."""
     from chainrule import datasets
 
     name = config.dataset
     if name in ("mnist", "fashion-mnist"):
         loader = datasets.mnist if name == "mnist" else datasets.fashion_mnist
-        x_train, y_train = loader("train", data_dir=config.data_dir)
         x_test, y_test = loader("test", data_dir=config.data_dir)
+        x_train, y_train = loader("train", data_dir=config.data_dir) if with_train \
+            else (x_test[:0], y_test[:0])
         classes = datasets.MNIST_CLASSES if name == "mnist" else \
             datasets.FASHION_MNIST_CLASSES
         data = Data(x_train, y_train, x_test, y_test, (1, 28, 28), list(classes))
@@ -332,7 +338,7 @@ def build_model(config: RunConfig, data: Data) -> Any:
     """The network named by ``config.model`` sized for ``data``."""
     from chainrule import nn
 
-    n_in = int(np.prod(data.x_train.shape[1:]))
+    n_in = int(np.prod(data.x_test.shape[1:]))
     n_out = len(data.class_names)
     if config.model == "two-layer":
         return nn.TwoLayerNet(n_in, config.hidden[0], n_out, seed=config.seed)

@@ -82,7 +82,7 @@ def command(run_dir: Path, data_dir: str | None, data_file: str | None,
         _evaluate_seq2seq(run_dir, config)
         return
     try:
-        data = load_data(config)
+        data = load_data(config, with_train=False)  # only the test split is used
         net = build_model(config, data)
     except (FileNotFoundError, ValueError) as error:
         raise data_error(error) from None

@@ -216,7 +216,7 @@ def _train_classifier(config: RunConfig, out: str | None, resume_from: Path | No
     opt = build_optimizer(config, net)
     scheduler = build_scheduler(config, opt)
     train_loader = DataLoader(TensorDataset(data.x_train, data.y_train),
-                              batch_size=min(config.batch_size, len(data.x_train)),
+                              batch_size=_batch_size(config, len(data.x_train)),
                               shuffle=True, seed=config.seed)
     test_loader = DataLoader(TensorDataset(data.x_test, data.y_test), batch_size=1000)
     n_epochs = config.resolved_epochs()
@@ -362,7 +362,7 @@ def _train_seq2seq(config: RunConfig, out: str | None, resume_from: Path | None,
     # decoder input: the answer without its last character; target: without its first
     train_loader = DataLoader(TensorDataset(data.x_train, data.t_train[:, :-1],
                                             data.t_train[:, 1:]),
-                              batch_size=min(c.batch_size, len(data.x_train)), shuffle=True,
+                              batch_size=_batch_size(c, len(data.x_train)), shuffle=True,
                               seed=c.seed)
     test_loader = DataLoader(TensorDataset(data.x_test, data.t_test[:, :-1],
                                            data.t_test[:, 1:]), batch_size=1000)
@@ -423,6 +423,15 @@ def _fit(config: RunConfig, out: str | None, *args: Any, **kwargs: Any) -> Any:
         raise click.ClickException(str(error)) from None
     except CheckpointError as error:
         raise checkpoint_misfit(error, Path(out), config) from None
+
+
+def _batch_size(config: RunConfig, samples: int) -> int:
+    """The batch size, at most the training set; a larger one is said, not hidden."""
+    if config.batch_size <= samples:
+        return config.batch_size
+    click.echo(f"note: --batch-size {config.batch_size} is more than the {samples} "
+               f"training samples: every step uses all {samples}", err=True)
+    return samples
 
 
 def _absolute(path: str | None) -> str | None:

@@ -175,3 +175,39 @@ def test_an_environment_failure_is_its_reason(monkeypatch):
     result = invoke("explain")
     assert_clean(result, 1, "Permission denied")
     assert "unexpected" not in result.output
+
+
+# --------------------------------------------------------------- said, not silently changed
+def test_a_second_hidden_size_for_two_layer_is_refused():
+    result = invoke("train", "--hidden", "10,5", "--epochs", "1")
+    assert_clean(result, 2, "--model two-layer has one hidden layer", "[10, 5]", "mlp")
+
+
+def test_an_oversized_batch_is_reported():
+    result = invoke("train", "--batch-size", "5000", "--subset", "50", "--epochs", "1",
+                    "--no-progress")
+    assert_clean(result, 0, "--batch-size 5000 is more than the 50 training samples")
+
+
+def test_eval_does_not_load_the_training_split(tmp_path, monkeypatch):
+    import numpy as np
+
+    from chainrule import datasets, nn
+    from chainrule.runs import RunConfig
+    from chainrule.serialization import save
+
+    run = tmp_path / "mnist-run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps(
+        RunConfig(dataset="mnist", hidden=[8], epochs=1).to_dict()))
+    save(nn.TwoLayerNet(784, 8, 10, seed=0).state_dict(), run / "model.npz")
+    splits = []
+
+    def fake_mnist(split, **kwargs):
+        splits.append(split)
+        rng = np.random.default_rng(0)
+        return rng.random((20, 784), dtype=np.float32), np.arange(20) % 10
+
+    monkeypatch.setattr(datasets, "mnist", fake_mnist)
+    assert_clean(invoke("eval", str(run)), 0, "test accuracy", "/20)")
+    assert splits == ["test"]
