@@ -28,7 +28,7 @@ from chainrule.experiments import EXPERIMENTS, needs_data, run_experiment
                    "vanishing-gradients 300 (the clipping runs)]")
 @click.option("--trials", type=click.IntRange(min=1), default=None,
               help="Random-search trials (hyperparams only)  [default: 20]")
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seeds weights, shuffling, the search and synthetic data: the same "
                    "seed, the same run.")
 def command(name: str, dataset: str | None, data_dir: str | None, out: str | None,

@@ -23,8 +23,8 @@ from chainrule.runs import build_language_model
 @click.option("--top-k", type=click.IntRange(min=1), default=None,
               help="Draw only from the K most likely next words.")
 @click.option("--greedy", is_flag=True, help="Always take the most likely next word.")
-@click.option("--seed", type=int, default=None, help="Seed the sampling (same seed, same "
-                                                     "text).")
+@click.option("--seed", type=click.IntRange(min=0), default=None,
+              help="Seed the sampling (same seed, same text).")
 def command(run_dir: Path, prompt: str, words: int, temperature: float, top_k: int | None,
             greedy: bool, seed: int | None) -> None:
     """Continue PROMPT with a language model trained by `chainrule train --out RUN_DIR`.

@@ -38,7 +38,7 @@ AUTO_SAMPLE = 200
                    f"extrapolate the time  [default: all; {AUTO_SAMPLE} when the model has "
                    f"more than {AUTO_SAMPLE_ABOVE:,} parameters]")
 @click.option("--full", is_flag=True, help="Difference every element, however many.")
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seeds the weights and the sampled elements.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def command(model: str, dataset: str, data_dir: str | None, hidden: list[int] | None,

@@ -127,7 +127,7 @@ def _positive(kind: type) -> click.ParamType:
 @click.option("--data-file", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Questions and answers in the book's format, one a line ('16+75  _91  "
                    "'), e.g. its addition.txt or date.txt  [default: generated, 50,000]")
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seeds weights and shuffling: the same seed gives the same run.")
 @click.option("--data-dir", type=data_folder(), default=None,
               help="Folder with the four MNIST IDX files (.gz or not).")
