@@ -4,6 +4,7 @@ data, a model, an optimiser and a schedule. ``chainrule train`` builds runs with
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -21,6 +22,7 @@ SEQ2SEQ_MODELS = ("seq2seq", "attention")
 MODELS = CLASSIFIERS + LANGUAGE_MODELS + SEQ2SEQ_MODELS
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
 LR_SCHEDULES = ("constant", "cosine", "step")
+ACTIVATIONS = ("relu", "leaky_relu", "sigmoid", "tanh")
 
 # Settings a newcomer gets without asking: enough epochs to learn each dataset well.
 DEFAULT_EPOCHS = {"digits": 100, "mnist": 17, "fashion-mnist": 17, "spiral": 300,
@@ -112,12 +114,17 @@ class RunConfig:
         return self.epochs if self.epochs is not None else DEFAULT_EPOCHS[self.dataset]
 
     def check(self) -> None:
-        """Raise ValueError for settings that do not fit together."""
+        """Raise ValueError for settings that are out of range or do not fit together
+        (a config.json edited by hand gets the same checks as the command line)."""
+        self._check_values()
         fits = LANGUAGE_MODELS if self.dataset in TEXT_DATASETS else SEQ2SEQ_MODELS \
             if self.dataset in SEQ2SEQ_DATASETS else CLASSIFIERS
         if self.model not in fits:
             raise ValueError(f"--model {self.model} does not fit --dataset {self.dataset}; "
                              f"for {self.dataset} use --model {' or '.join(fits)}")
+        if self.model == "two-layer" and len(self.hidden) != 1:
+            raise ValueError(f"--model two-layer has one hidden layer, so one --hidden "
+                             f"size, got {self.hidden}; for more layers use --model mlp")
         if self.is_language_model and len(self.hidden) != 1:
             raise ValueError(f"--model {self.model} takes one --hidden size (the width of "
                              f"every layer; the depth is --layers), got {self.hidden}")
@@ -150,6 +157,45 @@ class RunConfig:
             raise ValueError(f"--peeky is for --model seq2seq (the attention model reads "
                              f"all the encoder's states already), not --model {self.model}")
 
+    def _check_values(self) -> None:
+        """Each setting on its own: a known name, a number in its range."""
+        for option, value, valid in (("--dataset", self.dataset, DATASETS),
+                                     ("--model", self.model, MODELS),
+                                     ("--optimizer", self.optimizer, OPTIMIZERS),
+                                     ("--lr-schedule", self.lr_schedule, LR_SCHEDULES),
+                                     ("--activation", self.activation, ACTIVATIONS)):
+            if value not in valid:
+                raise ValueError(f"{option} {value!r} is unknown; valid: {', '.join(valid)}")
+
+        def number(option: str, value: Any, low: float, *, integer: bool = False,
+                   low_open: bool = False, high: float | None = None) -> None:
+            kinds = (int,) if integer else (int, float)
+            ok = isinstance(value, kinds) and not isinstance(value, bool) \
+                and math.isfinite(value) and (value > low if low_open else value >= low) \
+                and (high is None or value < high)
+            if not ok:
+                bound = f"{'above' if low_open else 'at least'} {low:g}" + (
+                    f" and below {high:g}" if high is not None else "")
+                raise ValueError(f"{option} must be a finite {'whole ' if integer else ''}"
+                                 f"number {bound}, got {value!r}")
+
+        number("--lr", self.lr, 0, low_open=True)
+        number("--weight-decay", self.weight_decay, 0)
+        number("--dropout", self.dropout, 0, high=1)
+        for option, value in (("--batch-size", self.batch_size), ("--layers", self.layers),
+                              ("--heads", self.heads), ("--bptt", self.bptt),
+                              ("--wordvec", self.wordvec)):
+            number(option, value, 1, integer=True)
+        for option, value in (("--epochs", self.epochs), ("--subset", self.subset)):
+            if value is not None:
+                number(option, value, 1, integer=True)
+        if self.clip is not None:
+            number("--clip", self.clip, 0, low_open=True)
+        if not isinstance(self.hidden, list) or not self.hidden:
+            raise ValueError(f"--hidden must be a list of layer sizes, got {self.hidden!r}")
+        for size in self.hidden:
+            number("--hidden", size, 1, integer=True)
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -169,15 +215,18 @@ class Data:
     class_names: list[str]
 
 
-def load_data(config: RunConfig) -> Data:
-    """The train and test arrays of ``config.dataset`` (flat features, int labels)."""
+def load_data(config: RunConfig, with_train: bool = True) -> Data:
+    """The train and test arrays of ``config.dataset`` (flat features, int labels).
+    ``with_train=False`` (for an evaluation) leaves the training arrays empty where
+    reading them costs (MNIST's 60,000 images)."""
     from chainrule import datasets
 
     name = config.dataset
     if name in ("mnist", "fashion-mnist"):
         loader = datasets.mnist if name == "mnist" else datasets.fashion_mnist
-        x_train, y_train = loader("train", data_dir=config.data_dir)
         x_test, y_test = loader("test", data_dir=config.data_dir)
+        x_train, y_train = loader("train", data_dir=config.data_dir) if with_train \
+            else (x_test[:0], y_test[:0])
         classes = datasets.MNIST_CLASSES if name == "mnist" else \
             datasets.FASHION_MNIST_CLASSES
         data = Data(x_train, y_train, x_test, y_test, (1, 28, 28), list(classes))
@@ -317,7 +366,7 @@ def build_model(config: RunConfig, data: Data) -> Any:
     """The network named by ``config.model`` sized for ``data``."""
     from chainrule import nn
 
-    n_in = int(np.prod(data.x_train.shape[1:]))
+    n_in = int(np.prod(data.x_test.shape[1:]))
     n_out = len(data.class_names)
     if config.model == "two-layer":
         return nn.TwoLayerNet(n_in, config.hidden[0], n_out, seed=config.seed)

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
+from chainrule._atomic import atomic_writer
 from chainrule.tensor import Tensor
 
 __all__ = ["save", "load"]
@@ -84,29 +84,15 @@ def save(obj: Any, path: PathLike) -> None:
     tree = _encode(obj, "", arrays)
     if TREE in arrays:
         raise ValueError(f"save: the name {TREE!r} is reserved")
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    # the temporary file lives in the target's folder: os.replace is only atomic
-    # within one file system
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".",
-                               suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            # the .npz layout of np.savez, written member by member so that any name
-            # works (np.savez(file, **arrays) would clash with an entry named "file")
-            with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED,
-                                 allowZip64=True) as archive:
-                members = {**arrays, TREE: np.array(json.dumps(tree))}
-                for key, array in members.items():
-                    with archive.open(key + ".npy", "w", force_zip64=True) as member:
-                        np.lib.format.write_array(member, array, allow_pickle=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_writer(path) as f:
+        # the .npz layout of np.savez, written member by member so that any name
+        # works (np.savez(file, **arrays) would clash with an entry named "file")
+        with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED,
+                             allowZip64=True) as archive:
+            members = {**arrays, TREE: np.array(json.dumps(tree))}
+            for key, array in members.items():
+                with archive.open(key + ".npy", "w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, array, allow_pickle=False)
 
 
 def load(path: PathLike, prefix: str | None = None) -> Any:

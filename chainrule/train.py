@@ -26,18 +26,32 @@ from typing import Any
 
 import numpy as np
 
+from chainrule._atomic import atomic_writer
 from chainrule.optim.clip import clip_grad_norm_
+from chainrule.optim.lr_scheduler import LRScheduler
 from chainrule.tensor import Tensor, no_grad
 
-__all__ = ["History", "TrainingDiverged", "Callback", "EarlyStopping", "fit", "evaluate",
-           "predict", "accuracy", "perplexity", "confusion_matrix", "CHECKPOINT_NAME",
-           "METRICS"]
+__all__ = ["History", "TrainingDiverged", "CheckpointError", "Callback", "EarlyStopping",
+           "fit", "evaluate", "predict", "accuracy", "perplexity", "confusion_matrix",
+           "CHECKPOINT_NAME", "METRICS"]
 
 CHECKPOINT_NAME = "checkpoint.npz"
 
 
 class TrainingDiverged(FloatingPointError):
     """The loss became NaN or infinite: training cannot recover from that."""
+
+
+#: A run whose epoch loss stays above ``DIVERGED_FACTOR`` × its first batch's loss for
+#: ``divergence_patience`` epochs, or ever exceeds ``EXPLODED_FACTOR`` × it, has
+#: diverged: at lr 1e6 the loss of a digits net reached 1e29 with chance accuracy.
+DIVERGED_FACTOR = 10.0
+EXPLODED_FACTOR = 1e6
+
+
+class CheckpointError(ValueError):
+    """A checkpoint cannot be resumed from: unreadable (truncated, not a checkpoint), or
+    made for another model or optimiser than the ones given."""
 
 
 # --------------------------------------------------------------------------- metrics
@@ -153,18 +167,9 @@ class History:
 
 
 def _write_atomic(path: Path, payload: bytes) -> None:
-    """Write to a temporary file beside ``path``, then rename: never a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    """Write ``payload`` to ``path`` atomically: never a half-written file."""
+    with atomic_writer(path) as f:
+        f.write(payload)
 
 
 # --------------------------------------------------------------------------- callbacks
@@ -310,17 +315,45 @@ def save_checkpoint(path: str | os.PathLike, model: Any, optimizer: Any, epoch: 
     return path
 
 
+def _restore_schedule(scheduler: Any, saved: dict[str, Any]) -> None:
+    """Restore where the schedule was (its epoch, its starting rates); its shape (a
+    cosine's ``T_max``, a step's ``step_size``...) stays the one it was built with. For
+    the same settings that is the saved schedule exactly; for a run extended to more
+    epochs, the schedule of the new length goes on from the epochs done (a cosine
+    neither restarts at the full rate nor stays at 0)."""
+    if not isinstance(scheduler, LRScheduler):
+        scheduler.load_state_dict(saved)
+        return
+    position = ("last_epoch", "base_lrs", "_last_lr")
+    shape = {k: v for k, v in scheduler.state_dict().items() if k not in position}
+    scheduler.load_state_dict({**saved, **shape})
+    scheduler.last_epoch -= 1
+    scheduler.step()  # the rate of the current epoch under this shape
+
+
 def load_checkpoint(path: str | os.PathLike, model: Any, optimizer: Any,
                     scheduler: Any = None, loaders: Sequence[Any] = ()
                     ) -> tuple[int, History]:
-    """Restore what ``save_checkpoint`` saved; returns (epoch, history)."""
+    """Restore what ``save_checkpoint`` saved; returns (epoch, history).
+
+    Raises ``CheckpointError`` when the file cannot be read or does not fit ``model``
+    and ``optimizer``.
+    """
     from chainrule.serialization import load
 
-    state = load(path)
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
+    try:
+        state = load(path)
+        epoch, saved_history = int(state["epoch"]), str(state["history"])
+        model.load_state_dict(state["model"])
+    except (ValueError, KeyError, TypeError, FileNotFoundError) as error:
+        raise CheckpointError(f"{path}: {error}") from error
+    try:
+        optimizer.load_state_dict(state["optimizer"])
+    except (ValueError, KeyError, TypeError) as error:
+        raise CheckpointError(f"{path}: the optimiser's state does not fit: {error}"
+                              ) from error
     if scheduler is not None and state.get("scheduler"):
-        scheduler.load_state_dict(state["scheduler"])
+        _restore_schedule(scheduler, state["scheduler"])
     for loader, loader_state in zip(loaders, state.get("loaders", [])):
         if loader_state and hasattr(loader, "load_state_dict"):
             loader.load_state_dict(loader_state)
@@ -328,7 +361,7 @@ def load_checkpoint(path: str | os.PathLike, model: Any, optimizer: Any,
     for name, saved in state.get("generators", {}).items():
         if name in generators:
             generators[name].bit_generator.state = json.loads(str(saved))
-    return int(state["epoch"]), History.from_dict(json.loads(str(state["history"])))
+    return epoch, History.from_dict(json.loads(saved_history))
 
 
 # --------------------------------------------------------------------------- fit
@@ -345,8 +378,8 @@ def fit(model: Any, loss_fn: Callable[..., Tensor], optimizer: Any, train_loader
         epochs: int, val_loader: Any = None, scheduler: Any = None,
         metrics: Sequence[str] = ("accuracy",), callbacks: Sequence[Callback] = (),
         progress: bool | None = None, checkpoint_dir: str | os.PathLike | None = None,
-        resume: str | os.PathLike | None = None, clip_grad_norm: float | None = None
-        ) -> History:
+        resume: str | os.PathLike | None = None, clip_grad_norm: float | None = None,
+        divergence_patience: int | None = 3) -> History:
     """Train ``model`` for ``epochs`` epochs; returns the ``History``.
 
     Each iteration: forward, ``loss_fn(output, target)``, ``optimizer.zero_grad()``,
@@ -361,9 +394,17 @@ def fit(model: Any, loss_fn: Callable[..., Tensor], optimizer: Any, train_loader
     model carrying its hidden state from window to window) is reset at the start of
     every epoch and every evaluation.
 
-    A NaN or infinite loss raises ``TrainingDiverged``. With ``checkpoint_dir``, a
-    checkpoint is written atomically after every epoch; ``resume`` takes such a file
-    (or its folder) and continues from the epoch after it.
+    A NaN or infinite loss raises ``TrainingDiverged``; so does a loss that diverges:
+    an epoch's mean loss above ``DIVERGED_FACTOR`` (10) times the first batch's loss
+    for ``divergence_patience`` epochs in a row, or above ``EXPLODED_FACTOR`` (10⁶)
+    times it once (``divergence_patience=None`` checks only for NaN and inf). With
+    ``checkpoint_dir``, a checkpoint is written atomically after every epoch;
+    ``resume`` takes such a file (or its folder) and continues from the epoch after it,
+    up to ``epochs`` in all. The scheduler given keeps its shape and takes the saved
+    position: resuming a cosine schedule built for more epochs than the saved one
+    continues along the longer cosine from the epochs done (``CosineAnnealingLR(opt,
+    T_max=4)`` resumed after 2 epochs of a 2-epoch run gives epoch 3 the rate
+    lr·(1 + cos(2π/4))/2).
     """
     if not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"epochs must be a non-negative int, got {epochs!r}")
@@ -402,9 +443,7 @@ def fit(model: Any, loss_fn: Callable[..., Tensor], optimizer: Any, train_loader
                 if not math.isfinite(loss_value):
                     raise TrainingDiverged(
                         f"the loss became {loss_value} at iteration {iteration} (epoch "
-                        f"{epoch}): training diverged. Try a smaller learning rate (lr="
-                        f"{_current_lr(optimizer)} now), gradient clipping "
-                        "(chainrule.optim.clip_grad_norm_), or normalised inputs.")
+                        f"{epoch}): " + _advice(optimizer))
                 optimizer.zero_grad()
                 loss.backward()
                 if clip_grad_norm is not None:
@@ -442,6 +481,7 @@ def fit(model: Any, loss_fn: Callable[..., Tensor], optimizer: Any, train_loader
             scheduler.step()
         record["seconds"] = time.perf_counter() - started
         history.epochs.append(record)
+        _check_divergence(history, divergence_patience, optimizer)
         # before the checkpoint: what a callback adds to the record is saved with it
         stop = [callback.on_epoch_end(epoch, record) for callback in callbacks]
         if checkpoint_dir is not None:
@@ -450,6 +490,34 @@ def fit(model: Any, loss_fn: Callable[..., Tensor], optimizer: Any, train_loader
         if any(stop):
             break
     return history
+
+
+def _advice(optimizer: Any) -> str:
+    return (f"training diverged. Try a smaller learning rate (lr={_current_lr(optimizer)} "
+            "now), gradient clipping (chainrule.optim.clip_grad_norm_), or normalised "
+            "inputs.")
+
+
+def _check_divergence(history: History, patience: int | None, optimizer: Any) -> None:
+    """Raise ``TrainingDiverged`` when the epoch losses have run away from the first
+    batch's loss (see ``fit``)."""
+    if patience is None or not history.iteration_loss or not history.epochs:
+        return
+    start = abs(history.iteration_loss[0])
+    losses = [row["train_loss"] for row in history.epochs]
+    if start == 0:
+        return
+    latest = history.epochs[-1]
+    if losses[-1] > EXPLODED_FACTOR * start:
+        why = f"more than {EXPLODED_FACTOR:g} times"
+    elif len(losses) >= patience and all(loss > DIVERGED_FACTOR * start
+                                         for loss in losses[-patience:]):
+        why = f"the last {patience} epochs all more than {DIVERGED_FACTOR:g} times"
+    else:
+        return
+    raise TrainingDiverged(f"the mean loss reached {losses[-1]:.4g} in epoch "
+                           f"{latest['epoch']}, {why} the first batch's loss "
+                           f"({start:.4g}): " + _advice(optimizer))
 
 
 def _current_lr(optimizer: Any) -> float:

@@ -422,6 +422,11 @@ def test_http_download_skips_broken_and_missing_mirrors(
 def test_fashion_mnist_same_loader_own_folders(tmp_path: Path, isolated_cache: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     images, labels = make_fake_test_split(tmp_path / "data" / "fashion-mnist")
+    # files found on disk are checked against the published MD5s: publish the fakes'
+    folder = tmp_path / "data" / "fashion-mnist"
+    monkeypatch.setattr(mnist_module, "FASHION_MNIST", dataclasses.replace(
+        mnist_module.FASHION_MNIST, md5={f"{n}.gz": md5_of(folder / f"{n}.gz")
+                                         for n in TEST_FILES}))
     X, y = fashion_mnist("test", normalize=False, flatten=False,
                          data_dir=tmp_path / "data" / "fashion-mnist")
     assert X.shape == (10_000, 1, 28, 28) and X.dtype == np.uint8

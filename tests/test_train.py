@@ -12,6 +12,7 @@ from chainrule.data import DataLoader, TensorDataset
 from chainrule.datasets import digits, sine
 from chainrule.train import (
     CHECKPOINT_NAME,
+    Callback,
     EarlyStopping,
     History,
     TrainingDiverged,
@@ -85,6 +86,52 @@ def test_nan_loss_stops_with_advice(digit_data):
     opt = optim.SGD(model.parameters(), lr=1e12)
     with pytest.raises(TrainingDiverged, match=r"iteration \d+.*smaller learning rate"):
         fit(model, nn.CrossEntropyLoss(), opt, train, epochs=3, progress=False)
+
+
+class ScaledLoss:
+    """Cross-entropy times a factor chosen per epoch (``factors[epoch - 1]``): a loss
+    that runs away on cue."""
+
+    def __init__(self, factors):
+        self.factors, self.epoch = factors, 1
+        self.loss = nn.CrossEntropyLoss()
+
+    def __call__(self, output, target):
+        return self.loss(output, target) * float(self.factors[self.epoch - 1])
+
+
+class NextEpoch(Callback):
+    def __init__(self, scaled):
+        self.scaled = scaled
+
+    def on_epoch_end(self, epoch, record):
+        self.scaled.epoch = epoch + 1
+
+
+def fit_scaled(digit_data, factors, **kwargs):
+    model, _, _, train, _ = make_run(digit_data, dropout=0.0)
+    scaled = ScaledLoss(factors)
+    opt = optim.SGD(model.parameters(), lr=1e-6)  # the factors, not learning, set the loss
+    return fit(model, scaled, opt, train, epochs=len(factors), progress=False,
+               callbacks=[NextEpoch(scaled)], **kwargs)
+
+
+def test_a_loss_staying_far_above_its_start_stops_the_run(digit_data):
+    with pytest.raises(TrainingDiverged, match=r"epoch 4, the last 3 epochs all more than "
+                                               r"10 times.*smaller learning rate"):
+        fit_scaled(digit_data, [1, 20, 20, 20, 20])
+
+
+def test_a_loss_exploding_stops_the_run_at_once(digit_data):
+    with pytest.raises(TrainingDiverged, match=r"epoch 2, more than 1e\+06 times"):
+        fit_scaled(digit_data, [1, 1e7, 1, 1])
+
+
+def test_a_loss_somewhat_above_its_start_or_high_briefly_is_not_divergence(digit_data):
+    history = fit_scaled(digit_data, [1, 5, 5, 20, 20, 1, 5])
+    assert len(history.epochs) == 7
+    history = fit_scaled(digit_data, [1, 20, 20, 20], divergence_patience=None)
+    assert len(history.epochs) == 4
 
 
 def test_resume_gives_the_same_weights_as_an_uninterrupted_run(digit_data, tmp_path):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 
 import click
 
@@ -23,7 +24,37 @@ _COMMANDS = [
 ]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+#: Set to 1 to see the Python traceback of an unexpected error instead of one line.
+DEBUG_VARIABLE = "CHAINRULE_DEBUG"
+
+
+class _Commands(click.Group):
+    """The command group, with a last safety net: an exception that no subcommand turned
+    into a clear message becomes one line on stderr and exit status 1 (an environment
+    failure, or a bug), never a traceback; ``CHAINRULE_DEBUG=1`` lets it through."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as error:
+            if os.environ.get(DEBUG_VARIABLE, "") not in ("", "0"):
+                raise
+            raise click.ClickException(_one_line(error)) from None
+
+
+def _one_line(error: BaseException) -> str:
+    """``error`` as one line: a file-system failure as its reason, anything else with its
+    type and a pointer to the traceback."""
+    first = (str(error).strip().splitlines() or [""])[0]
+    if isinstance(error, OSError):
+        return first or type(error).__name__
+    return (f"unexpected {type(error).__name__}" + (f": {first}" if first else "")
+            + f" (run again with {DEBUG_VARIABLE}=1 to see where)")
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="chainrule")
 def main() -> None:
     """chainrule: see backpropagation at work, then train real networks.

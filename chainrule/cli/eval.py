@@ -9,6 +9,7 @@ import click
 import numpy as np
 
 from chainrule.cli._run_folder import load_weights, read_config, read_vocabulary
+from chainrule.cli._types import data_error, data_folder
 from chainrule.runs import (
     EVAL_BATCH_SIZE,
     RunConfig,
@@ -39,7 +40,7 @@ def format_confusion_matrix(matrix: np.ndarray, class_names: list[str]) -> str:
 
 @click.command("eval", short_help="Test accuracy (or perplexity) of a trained run.")
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+@click.option("--data-dir", type=data_folder(), default=None,
               help="Folder with the dataset's files, if not where the run found them.")
 @click.option("--data-file", type=click.Path(exists=True, dir_okay=False), default=None,
               help="The question-answer file of an addition or dates run, if not where "
@@ -81,10 +82,10 @@ def command(run_dir: Path, data_dir: str | None, data_file: str | None,
         _evaluate_seq2seq(run_dir, config)
         return
     try:
-        data = load_data(config)
+        data = load_data(config, with_train=False)  # only the test split is used
         net = build_model(config, data)
     except (FileNotFoundError, ValueError) as error:
-        raise click.ClickException(str(error)) from None
+        raise data_error(error) from None
     load_weights(net, run_dir, config)
 
     predicted = predict(net, data.x_test).argmax(axis=-1)
@@ -115,7 +116,7 @@ def _evaluate_language_model(run_dir: Path, config: RunConfig) -> None:
     try:
         corpus = load_corpus(config)
     except (FileNotFoundError, ValueError) as error:
-        raise click.ClickException(str(error)) from None
+        raise data_error(error) from None
     if corpus.vocabulary != vocabulary:
         raise click.ClickException(f"the vocabulary of {config.dataset} read now differs "
                                    f"from the one in {run_dir}/vocabulary.json")
@@ -135,7 +136,7 @@ def _evaluate_seq2seq(run_dir: Path, config: RunConfig) -> None:
     try:
         data = load_sequence_data(config)
     except (FileNotFoundError, ValueError) as error:
-        raise click.ClickException(str(error)) from None
+        raise data_error(error) from None
     if data.vocabulary != vocabulary:
         source = config.data_file or f"the generated {config.dataset}"
         raise click.ClickException(f"the characters of {source} differ from the ones in "

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from chainrule.cli._types import data_error, data_folder
 from chainrule.experiments import EXPERIMENTS, needs_data, run_experiment
 
 
@@ -17,7 +18,7 @@ from chainrule.experiments import EXPERIMENTS, needs_data, run_experiment
               help="Data to train on (not for vanishing-gradients, which makes its own)  "
                    "[default: mnist when its files are found in --data-dir, "
                    "$CHAINRULE_DATA or the cache, else digits; never downloads]")
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+@click.option("--data-dir", type=data_folder(), default=None,
               help="Folder with the four MNIST IDX files (.gz or not).")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Folder for the figures and the CSV  [default: experiments/NAME]")
@@ -27,7 +28,7 @@ from chainrule.experiments import EXPERIMENTS, needs_data, run_experiment
                    "vanishing-gradients 300 (the clipping runs)]")
 @click.option("--trials", type=click.IntRange(min=1), default=None,
               help="Random-search trials (hyperparams only)  [default: 20]")
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seeds weights, shuffling, the search and synthetic data: the same "
                    "seed, the same run.")
 def command(name: str, dataset: str | None, data_dir: str | None, out: str | None,
@@ -58,7 +59,7 @@ def command(name: str, dataset: str | None, data_dir: str | None, out: str | Non
       chainrule experiment hyperparams --trials 50 --seed 1
       chainrule experiment vanishing-gradients --iterations 500
     """
-    from chainrule.datasets import DatasetNotFoundError
+    from chainrule.datasets import CorruptFileError, DatasetNotFoundError
 
     options = {}
     if trials is not None:
@@ -75,8 +76,8 @@ def command(name: str, dataset: str | None, data_dir: str | None, out: str | Non
                                 iterations=iterations, seed=seed,
                                 announce=lambda sentence: click.echo(f"data: {sentence}"),
                                 **options)
-    except DatasetNotFoundError as error:
-        raise click.ClickException(str(error)) from None
+    except (DatasetNotFoundError, CorruptFileError) as error:
+        raise data_error(error) from None
     click.echo(f"\n{result.title}\n")
     click.echo(result.table(max_rows=20))
     if result.notes:

@@ -9,6 +9,7 @@ minus, parentheses and a few functions are accepted: nothing is ever ``eval``-ed
 from __future__ import annotations
 
 import ast
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -32,6 +33,25 @@ _ALLOWED = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Constant, ast.Name, ast.
 _GRAMMAR = ("numbers, names, + - * / **, unary minus, parentheses and the functions "
             + ", ".join(FUNCTIONS))
 MAX_LENGTH = 1000
+#: How deeply operations may nest (``-(-(-a))`` is 3 deep): the evaluation, the trace
+#: and the drawing all recurse through the graph.
+MAX_DEPTH = 600
+
+
+def _depth(tree: ast.AST) -> int:
+    """The nesting depth of ``tree``, counted without recursion."""
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    return deepest
+
+
+def _shown(text: str, limit: int = 60) -> str:
+    """``text`` quoted, cut short when long (error messages stay one readable line)."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + f"... ({len(text)} " \
+        "characters)"
 
 
 def parse_values(text: str | None) -> dict[str, float]:
@@ -65,6 +85,9 @@ def _check(tree: ast.Expression, text: str) -> set[str]:
         if isinstance(node, ast.Constant) and type(node.value) not in (int, float):
             raise click.UsageError(f"--expr: {node.value!r} is not a number; use only "
                                    f"{_GRAMMAR}")
+        if isinstance(node, ast.Constant) and not _fits_float(node.value):
+            raise click.UsageError(f"--expr: the number {_shown(str(node.value))} is too "
+                                   "large; numbers must fit a float64 (below about 1.8e308)")
         if isinstance(node, ast.Call):
             name = node.func.id if isinstance(node.func, ast.Name) else None
             if name not in FUNCTIONS or node.keywords or len(node.args) != 1:
@@ -75,6 +98,13 @@ def _check(tree: ast.Expression, text: str) -> set[str]:
         if isinstance(node, ast.Name) and id(node) not in functions:
             names.add(node.id)
     return names
+
+
+def _fits_float(value: float) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:  # an int beyond float64's range
+        return False
 
 
 def _evaluate(node: ast.AST, variables: dict[str, Tensor]) -> Tensor:
@@ -103,14 +133,17 @@ def build_expression(text: str, values: dict[str, float]) -> Tensor:
     if len(text) > MAX_LENGTH:
         raise click.UsageError(f"--expr is {len(text)} characters long; at most "
                                f"{MAX_LENGTH} are accepted")
+    too_deep = f"--expr is nested too deeply; at most {MAX_DEPTH} levels are accepted"
     try:
         tree = ast.parse(text.strip(), mode="eval")
+        if _depth(tree) > MAX_DEPTH:
+            raise click.UsageError(too_deep)
         names = _check(tree, text.strip())
     except SyntaxError as error:
-        raise click.UsageError(f"--expr {text!r} is not a valid expression "
+        raise click.UsageError(f"--expr {_shown(text)} is not a valid expression "
                                f"({error.msg}); use only {_GRAMMAR}") from None
     except (RecursionError, MemoryError):
-        raise click.UsageError("--expr is nested too deeply") from None
+        raise click.UsageError(too_deep) from None
     if not names:
         raise click.UsageError("--expr has no variables to differentiate: use names such "
                                "as a and b and give their --values")

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from chainrule.cli._run_folder import load_weights, read_config, read_vocabulary
+from chainrule.cli._types import positive_float
 from chainrule.runs import build_language_model
 
 
@@ -17,14 +18,14 @@ from chainrule.runs import build_language_model
 @click.option("--words", type=click.IntRange(min=1, max=100_000), default=30,
               show_default=True, help="How many words (a character model: characters) "
                                       "to write after the prompt.")
-@click.option("--temperature", type=click.FloatRange(min=0, min_open=True), default=1.0,
+@click.option("--temperature", type=positive_float(), default=1.0,
               show_default=True,
               help="Below 1: safer, more repetitive text; above 1: more surprising text.")
 @click.option("--top-k", type=click.IntRange(min=1), default=None,
               help="Draw only from the K most likely next words.")
 @click.option("--greedy", is_flag=True, help="Always take the most likely next word.")
-@click.option("--seed", type=int, default=None, help="Seed the sampling (same seed, same "
-                                                     "text).")
+@click.option("--seed", type=click.IntRange(min=0), default=None,
+              help="Seed the sampling (same seed, same text).")
 def command(run_dir: Path, prompt: str, words: int, temperature: float, top_k: int | None,
             greedy: bool, seed: int | None) -> None:
     """Continue PROMPT with a language model trained by `chainrule train --out RUN_DIR`.

@@ -8,6 +8,7 @@ import json
 import click
 import numpy as np
 
+from chainrule.cli._types import data_error, data_folder
 from chainrule.cli.train import _hidden_sizes  # the same --hidden syntax as `train`
 from chainrule.runs import RunConfig, build_model, load_data
 
@@ -25,7 +26,7 @@ AUTO_SAMPLE = 200
 @click.option("--dataset", type=click.Choice(["digits", "mnist"]), default="digits",
               show_default=True, help="Where the batch of inputs comes from (and so the "
                                       "input size).")
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+@click.option("--data-dir", type=data_folder(), default=None,
               help="Folder with the four MNIST IDX files (.gz or not).")
 @click.option("--hidden", multiple=True, callback=_hidden_sizes, metavar="SIZES",
               help="Hidden layer sizes, repeatable or comma-separated (two-layer: the "
@@ -37,7 +38,7 @@ AUTO_SAMPLE = 200
                    f"extrapolate the time  [default: all; {AUTO_SAMPLE} when the model has "
                    f"more than {AUTO_SAMPLE_ABOVE:,} parameters]")
 @click.option("--full", is_flag=True, help="Difference every element, however many.")
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seeds the weights and the sampled elements.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def command(model: str, dataset: str, data_dir: str | None, hidden: list[int] | None,
@@ -69,7 +70,7 @@ def command(model: str, dataset: str, data_dir: str | None, hidden: list[int] | 
         data = load_data(config)
         net = build_model(config, data)
     except (FileNotFoundError, ValueError) as error:
-        raise click.ClickException(str(error)) from None
+        raise data_error(error) from None
     if batch > len(data.x_train):
         raise click.BadParameter(f"the training set has only {len(data.x_train)} samples",
                                  param_hint="--batch")

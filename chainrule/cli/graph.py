@@ -3,6 +3,7 @@ your own, or a model with one box per layer) with Graphviz, or write its DOT tex
 
 from __future__ import annotations
 
+import subprocess
 import warnings
 from pathlib import Path
 
@@ -22,6 +23,11 @@ from chainrule.viz import (
 )
 
 MODELS = ("two-layer",)
+#: The most nodes drawn as a picture: Graphviz lays out a few hundred labelled nodes
+#: in minutes, not seconds (a 500-term sum ran past its 120 s limit). The DOT text of
+#: any size is still written with -o FILE.dot or -o -.
+MAX_DRAWN_NODES = 150
+_PICTURES = (".svg", ".png", ".pdf")
 
 
 def _model(name: str) -> Graph:
@@ -70,6 +76,18 @@ def command(expr: str | None, values_text: str | None, model: str | None, output
     if output == "-":
         click.echo(to_dot(picture), nl=False)
         return
+    folder = Path(output).parent
+    if not folder.is_dir():
+        raise click.BadParameter(f"the folder {str(folder)!r} of {output!r} does not exist; "
+                                 "create it first or write into an existing folder",
+                                 param_hint="--output")
+    if isinstance(picture, Trace) and Path(output).suffix.lower() in _PICTURES \
+            and len(picture.nodes) > MAX_DRAWN_NODES:
+        raise click.UsageError(
+            f"the graph of --expr has {len(picture.nodes)} nodes; at most "
+            f"{MAX_DRAWN_NODES} are drawn as a picture (Graphviz would take minutes). "
+            f"Write its DOT text instead (-o {Path(output).with_suffix('.dot').name} or "
+            "-o -), or see every step with `chainrule explain`")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", GraphvizMissingWarning)  # said below instead
@@ -78,6 +96,12 @@ def command(expr: str | None, values_text: str | None, model: str | None, output
         raise click.ClickException(str(error)) from None
     except ValueError as error:  # an unknown suffix
         raise click.BadParameter(str(error), param_hint="--output") from None
+    except subprocess.TimeoutExpired as error:
+        raise click.ClickException(f"Graphviz's dot did not finish drawing {output} in "
+                                   f"{error.timeout:g} s; write the DOT text instead "
+                                   "(-o graph.dot)") from None
+    except RuntimeError as error:  # dot itself failed
+        raise click.ClickException(str(error).splitlines()[0]) from None
     if written != Path(output):
         click.echo(missing_dot_message(output, written), err=True)
     else:

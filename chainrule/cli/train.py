@@ -10,6 +10,9 @@ from typing import Any
 import click
 import numpy as np
 
+from chainrule._atomic import remove_temporary_files
+from chainrule.cli._run_folder import checkpoint_misfit, read_checkpoint_epoch, read_config
+from chainrule.cli._types import FiniteFloatRange, data_error, data_folder, positive_float
 from chainrule.runs import (
     DATASETS,
     DEFAULT_EPOCHS,
@@ -49,7 +52,7 @@ def _hidden_sizes(ctx: click.Context, param: click.Parameter, values: tuple[str,
 
 
 def _positive(kind: type) -> click.ParamType:
-    return click.IntRange(min=1) if kind is int else click.FloatRange(min=0, min_open=True)
+    return click.IntRange(min=1) if kind is int else positive_float()
 
 
 @click.command("train")
@@ -88,10 +91,10 @@ def _positive(kind: type) -> click.ParamType:
 @click.option("--epochs", type=_positive(int), default=None,
               help="Passes over the training data  [default: " + ", ".join(
                   f"{k} {v}" for k, v in DEFAULT_EPOCHS.items()) + "]")
-@click.option("--weight-decay", type=click.FloatRange(min=0), default=None,
+@click.option("--weight-decay", type=FiniteFloatRange(min=0), default=None,
               help="L2 penalty added to the gradient (AdamW: decoupled decay)  "
                    "[default: 0; 0.01 for transformer-lm]")
-@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=None,
+@click.option("--dropout", type=FiniteFloatRange(0, 1, max_open=True), default=None,
               help="Dropout after each hidden layer (--model mlp); for lstm-lm on the "
                    "embedding, between the LSTM layers and before the output; for "
                    "transformer-lm in every block  [default: 0; 0.1 for transformer-lm]")
@@ -129,9 +132,9 @@ def _positive(kind: type) -> click.ParamType:
 @click.option("--chars", is_flag=True,
               help="--dataset text: read the text character by character (a character "
                    "language model) instead of word by word.")
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seeds weights and shuffling: the same seed gives the same run.")
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+@click.option("--data-dir", type=data_folder(), default=None,
               help="Folder with the four MNIST IDX files (.gz or not).")
 @click.option("--subset", type=_positive(int), default=None,
               help="Train on the first N training samples only (quick tries).")
@@ -140,7 +143,14 @@ def _positive(kind: type) -> click.ParamType:
                    "history.csv/json, model.npz, learning_curve.png.")
 @click.option("--resume", is_flag=True,
               help="Continue the run in --out from its last checkpoint (written after "
-                   "every epoch), with the settings saved in its config.json.")
+                   "every epoch), with the settings saved in its config.json; other "
+                   "settings are refused, but --epochs N extends the run to N epochs in "
+                   "all (a cosine or step schedule is stretched to the new total and "
+                   "goes on from the epochs done), and --data-dir/--data-file may point "
+                   "to where the data is now.")
+@click.option("--overwrite", is_flag=True,
+              help="Start afresh in an --out folder that already holds a run (its run "
+                   "files are deleted).")
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar per epoch  [default: on a terminal]")
 def command(dataset: str, model: str | None, hidden: list[int] | None, activation: str,
@@ -149,8 +159,8 @@ def command(dataset: str, model: str | None, hidden: list[int] | None, activatio
             dropout: float | None, batch_norm: bool, layers: int | None, heads: int | None,
             bptt: int | None, clip: float | None, tie_weights: bool | None,
             wordvec: int | None, reverse: bool | None, peeky: bool, data_file: str | None,
-            chars: bool, seed: int, data_dir: str | None, subset: int | None, out: str | None,
-            resume: bool, progress: bool | None) -> None:
+            chars: bool, seed: int, data_dir: str | None, subset: int | None,
+            out: str | None, resume: bool, overwrite: bool, progress: bool | None) -> None:
     """Train a network and print its test accuracy (a language model: its perplexity).
 
     \b
@@ -165,6 +175,9 @@ def command(dataset: str, model: str | None, hidden: list[int] | None, activatio
       chainrule train --dataset text --data-file novel.txt --chars --model transformer-lm
       chainrule train --dataset dates --data-file date.txt --epochs 3 --out runs/dates
     """
+    # the data's place is saved absolute: the run folder works from anywhere
+    data_dir = _absolute(data_dir)
+    data_file = _absolute(data_file)
     config = RunConfig.for_dataset(
         dataset, model=model, hidden=hidden, activation=activation, optimizer=optimizer,
         lr=lr, batch_size=batch_size, epochs=epochs, weight_decay=weight_decay,
@@ -173,8 +186,13 @@ def command(dataset: str, model: str | None, hidden: list[int] | None, activatio
         lr_schedule=lr_schedule, wordvec=wordvec, reverse=reverse, peeky=peeky or None,
         data_file=data_file, chars=chars or None)
     resume_from = None
+    if resume and overwrite:
+        raise click.UsageError("give either --resume (continue the run in --out) or "
+                               "--overwrite (start it afresh), not both")
     if resume:
-        config, resume_from = _resumable_run(out, epochs)
+        config, resume_from = _resumable_run(out, config, epochs)
+    elif out is not None:
+        _claim_run_folder(Path(out), overwrite)
     try:
         config.check()
     except ValueError as error:
@@ -191,12 +209,12 @@ def _train_classifier(config: RunConfig, out: str | None, resume_from: Path | No
                       progress: bool | None) -> None:
     from chainrule.data import DataLoader, TensorDataset
     from chainrule.nn import CrossEntropyLoss
-    from chainrule.train import Callback, TrainingDiverged, evaluate, fit
+    from chainrule.train import Callback, evaluate
 
     try:
         data = load_data(config)
     except (FileNotFoundError, ValueError) as error:  # missing or corrupt files
-        raise click.ClickException(str(error)) from None
+        raise data_error(error) from None
     try:
         net = build_model(config, data)
     except ValueError as error:  # a model that does not fit the data: a usage error
@@ -204,7 +222,7 @@ def _train_classifier(config: RunConfig, out: str | None, resume_from: Path | No
     opt = build_optimizer(config, net)
     scheduler = build_scheduler(config, opt)
     train_loader = DataLoader(TensorDataset(data.x_train, data.y_train),
-                              batch_size=min(config.batch_size, len(data.x_train)),
+                              batch_size=_batch_size(config, len(data.x_train)),
                               shuffle=True, seed=config.seed)
     test_loader = DataLoader(TensorDataset(data.x_test, data.y_test), batch_size=1000)
     n_epochs = config.resolved_epochs()
@@ -225,12 +243,9 @@ def _train_classifier(config: RunConfig, out: str | None, resume_from: Path | No
                        f"test acc {record['val_accuracy']:.4f}  ({record['seconds']:.1f} s)")
 
     started = time.perf_counter()
-    try:
-        history = fit(net, CrossEntropyLoss(), opt, train_loader, n_epochs,
-                      val_loader=test_loader, scheduler=scheduler, callbacks=[PrintEpoch()],
-                      progress=progress, checkpoint_dir=out, resume=resume_from)
-    except TrainingDiverged as error:
-        raise click.ClickException(str(error)) from None
+    history = _fit(config, out, net, CrossEntropyLoss(), opt, train_loader, n_epochs,
+                   val_loader=test_loader, scheduler=scheduler, callbacks=[PrintEpoch()],
+                   progress=progress, checkpoint_dir=out, resume=resume_from)
     seconds = time.perf_counter() - started
     result = evaluate(net, test_loader)
     click.echo(f"test accuracy: {result['accuracy']:.4f} "
@@ -245,6 +260,7 @@ def _train_classifier(config: RunConfig, out: str | None, resume_from: Path | No
 def _start_run_folder(config: RunConfig, out: str | None, resume_from: Path | None) -> None:
     if out is not None:  # the settings first: a run killed mid-way can be resumed
         Path(out).mkdir(parents=True, exist_ok=True)
+        remove_temporary_files(out)  # left by a run killed while writing a file
         (Path(out) / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
     if resume_from is not None:
         click.echo(f"resuming from {resume_from}")
@@ -256,12 +272,12 @@ def _train_language_model(config: RunConfig, out: str | None, resume_from: Path 
     stream, and at the end on the test stream."""
     from chainrule.data import BPTTLoader
     from chainrule.nn import CrossEntropyLoss
-    from chainrule.train import Callback, TrainingDiverged, evaluate, fit
+    from chainrule.train import Callback, evaluate
 
     try:
         corpus = load_corpus(config)
     except (FileNotFoundError, ValueError) as error:  # missing or corrupt files
-        raise click.ClickException(str(error)) from None
+        raise data_error(error) from None
     try:
         net = build_language_model(config, len(corpus.vocabulary))
     except ValueError as error:  # sizes that do not fit together: a usage error
@@ -296,13 +312,10 @@ def _train_language_model(config: RunConfig, out: str | None, resume_from: Path 
                        f"({record['seconds']:.0f} s)")
 
     started = time.perf_counter()
-    try:
-        history = fit(net, CrossEntropyLoss(), opt, train_loader, n_epochs,
-                      val_loader=valid_loader, scheduler=scheduler, metrics=("perplexity",),
-                      callbacks=[PrintEpoch()], progress=progress, checkpoint_dir=out,
-                      resume=resume_from, clip_grad_norm=c.clip)
-    except TrainingDiverged as error:
-        raise click.ClickException(str(error)) from None
+    history = _fit(config, out, net, CrossEntropyLoss(), opt, train_loader, n_epochs,
+                   val_loader=valid_loader, scheduler=scheduler, metrics=("perplexity",),
+                   callbacks=[PrintEpoch()], progress=progress, checkpoint_dir=out,
+                   resume=resume_from, clip_grad_norm=c.clip)
     seconds = time.perf_counter() - started
     result = evaluate(net, test_loader, CrossEntropyLoss(), metrics=("perplexity",))
     click.echo(f"test perplexity: {result['perplexity']:.2f} ({result['samples']:,} tokens) "
@@ -342,12 +355,12 @@ def _train_seq2seq(config: RunConfig, out: str | None, resume_from: Path | None,
     to the test questions, scored by exact match, with a few of them shown."""
     from chainrule.data import DataLoader, TensorDataset
     from chainrule.nn import CrossEntropyLoss
-    from chainrule.train import Callback, TrainingDiverged, fit
+    from chainrule.train import Callback
 
     try:
         data = load_sequence_data(config)
     except (FileNotFoundError, ValueError) as error:  # missing or malformed files
-        raise click.ClickException(str(error)) from None
+        raise data_error(error) from None
     c = config
     net = build_seq2seq(c, len(data.vocabulary))
     opt = build_optimizer(c, net)
@@ -355,7 +368,7 @@ def _train_seq2seq(config: RunConfig, out: str | None, resume_from: Path | None,
     # decoder input: the answer without its last character; target: without its first
     train_loader = DataLoader(TensorDataset(data.x_train, data.t_train[:, :-1],
                                             data.t_train[:, 1:]),
-                              batch_size=min(c.batch_size, len(data.x_train)), shuffle=True,
+                              batch_size=_batch_size(c, len(data.x_train)), shuffle=True,
                               seed=c.seed)
     test_loader = DataLoader(TensorDataset(data.x_test, data.t_test[:, :-1],
                                            data.t_test[:, 1:]), batch_size=1000)
@@ -391,13 +404,10 @@ def _train_seq2seq(config: RunConfig, out: str | None, resume_from: Path | None,
             show_answers(data, data.x_test, data.t_test, guesses, c.reverse, 3)
 
     started = time.perf_counter()
-    try:
-        history = fit(net, CrossEntropyLoss(), opt, train_loader, n_epochs,
-                      val_loader=test_loader, scheduler=scheduler, metrics=(),
-                      callbacks=[ScoreAnswers()], progress=progress, checkpoint_dir=out,
-                      resume=resume_from, clip_grad_norm=c.clip)
-    except TrainingDiverged as error:
-        raise click.ClickException(str(error)) from None
+    history = _fit(config, out, net, CrossEntropyLoss(), opt, train_loader, n_epochs,
+                   val_loader=test_loader, scheduler=scheduler, metrics=(),
+                   callbacks=[ScoreAnswers()], progress=progress, checkpoint_dir=out,
+                   resume=resume_from, clip_grad_norm=c.clip)
     seconds = time.perf_counter() - started
     accuracy, _ = exact_match()
     correct = round(accuracy * len(data.x_test))
@@ -408,9 +418,63 @@ def _train_seq2seq(config: RunConfig, out: str | None, resume_from: Path | None,
                    {"test_accuracy": accuracy, "test_samples": len(data.x_test)})
 
 
-def _resumable_run(out: str | None, epochs: int | None) -> tuple[RunConfig, Path]:
-    """The saved settings and checkpoint of the run in ``out`` (``--epochs`` may extend
-    it)."""
+def _fit(config: RunConfig, out: str | None, *args: Any, **kwargs: Any) -> Any:
+    """``chainrule.train.fit``, its failures told the command line's way: a diverged
+    run (exit status 1) or a checkpoint that does not fit the network (2)."""
+    from chainrule.train import CheckpointError, TrainingDiverged, fit
+
+    try:
+        return fit(*args, **kwargs)
+    except TrainingDiverged as error:
+        raise click.ClickException(str(error)) from None
+    except CheckpointError as error:
+        raise checkpoint_misfit(error, Path(out), config) from None
+
+
+def _batch_size(config: RunConfig, samples: int) -> int:
+    """The batch size, at most the training set; a larger one is said, not hidden."""
+    if config.batch_size <= samples:
+        return config.batch_size
+    click.echo(f"note: --batch-size {config.batch_size} is more than the {samples} "
+               f"training samples: every step uses all {samples}", err=True)
+    return samples
+
+
+def _absolute(path: str | None) -> str | None:
+    return None if path is None else str(Path(path).expanduser().resolve())
+
+
+#: Every file ``chainrule train --out`` and ``chainrule eval`` write into a run folder.
+RUN_FILES = ("config.json", "checkpoint.npz", "history.csv", "history.json", "model.npz",
+             "result.json", "learning_curve.png", "vocabulary.json", "confusion_matrix.png",
+             "misclassified.png")
+#: Options that --resume accepts although config.json has them: where the data is now,
+#: how many epochs in all, and what is shown.
+RESUME_MAY_CHANGE = ("epochs", "data_dir", "data_file", "progress", "out", "resume",
+                     "overwrite")
+
+
+def _claim_run_folder(out: Path, overwrite: bool) -> None:
+    """Refuse to mix a new run into a folder that holds one, unless ``--overwrite``
+    (which deletes the old run's files, and only those)."""
+    held = [name for name in ("config.json", "checkpoint.npz", "model.npz")
+            if (out / name).exists()]
+    if not held:
+        return
+    if not overwrite:
+        raise click.BadParameter(
+            f"{out} already holds a run ({', '.join(held)}); continue it with --resume, "
+            "start it afresh with --overwrite, or choose another folder", param_hint="--out")
+    for name in RUN_FILES:
+        (out / name).unlink(missing_ok=True)
+
+
+def _resumable_run(out: str | None, given: RunConfig, epochs: int | None
+                   ) -> tuple[RunConfig, Path]:
+    """The saved settings and checkpoint of the run in ``out``, both checked (read as
+    ``eval`` reads a run folder). Settings given on the command line must agree with
+    the saved ones, except ``RESUME_MAY_CHANGE``: ``--epochs`` extends the run,
+    ``--data-dir``/``--data-file`` say where the data is now."""
     from chainrule.train import CHECKPOINT_NAME
 
     if out is None:
@@ -420,10 +484,41 @@ def _resumable_run(out: str | None, epochs: int | None) -> tuple[RunConfig, Path
     if not checkpoint.exists() or not config_file.exists():
         raise click.UsageError(f"--resume: {out} has no {CHECKPOINT_NAME} and config.json "
                                "to continue from (train with --out first)")
-    config = RunConfig.from_dict(json.loads(config_file.read_text()))
+    config = read_config(Path(out), param_hint="--out")
+    done = read_checkpoint_epoch(Path(out))
+    ctx = click.get_current_context()
+    conflicts = []
+    for param in ctx.command.params:
+        name = param.name
+        if name in RESUME_MAY_CHANGE or name not in config.__dataclass_fields__ or \
+                ctx.get_parameter_source(name) is not click.core.ParameterSource.COMMANDLINE:
+            continue
+        wanted, saved = getattr(given, name), getattr(config, name)
+        if wanted != saved:
+            flag = max(param.opts, key=len)
+            conflicts.append(f"{flag} {_shown(wanted)} (saved: {_shown(saved)})")
+    if conflicts:
+        raise click.UsageError(
+            f"--resume continues the run in {out} with the settings of its config.json; "
+            f"these differ from them: {'; '.join(conflicts)}. Leave them out, or start a "
+            "new run (another --out, or --overwrite)")
+    for name in ("data_dir", "data_file"):
+        if getattr(given, name) is not None:
+            setattr(config, name, getattr(given, name))
     if epochs is not None:
+        if epochs < done:
+            raise click.BadParameter(
+                f"the run in {out} has already trained {done} epochs; --epochs {epochs} "
+                f"would be fewer. Give more than {done} to continue it (nothing was "
+                "changed)", param_hint="--epochs")
         config.epochs = epochs
     return config, checkpoint
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    return str(value)
 
 
 def _write_run(folder: Path, net: object, history: object, result: dict) -> None:

@@ -3,19 +3,18 @@
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import hashlib
 import os
-import secrets
 import warnings
 import zipfile
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
+
+from chainrule._atomic import atomic_writer
 
 from .errors import CorruptFileError
 
@@ -41,30 +40,6 @@ def cache_dir(name: str) -> Path:
     # The XDG spec says an empty XDG_CACHE_HOME counts as unset.
     root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(root) / "chainrule" / name
-
-
-@contextlib.contextmanager
-def atomic_writer(path: Path) -> Iterator[BinaryIO]:
-    """Open a temporary file beside ``path``; on success rename it to ``path``.
-
-    Readers therefore see either no file or the complete file, never a half-written
-    one, even if the process is killed mid-way. The temporary file lives in the same
-    folder because ``os.replace`` is only atomic within one file system. If the ``with``
-    block raises, the temporary file is deleted and ``path`` is left untouched.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
-    # os.open with mode 0o666 lets the user's umask decide the permissions, as for any
-    # ordinary file (tempfile would make it private, 0o600); O_EXCL never reuses a file.
-    handle = os.fdopen(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "wb")
-    try:
-        with handle:
-            yield handle
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-        raise
 
 
 # --------------------------------------------------------------------------- reading

@@ -66,6 +66,30 @@ def _listing(names: Sequence[str]) -> str:
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
+def _not_found_error(source: DatasetSource, what: str, names: Sequence[str],
+                     folders: list[tuple[Path, str]],
+                     download_error: DownloadError | None) -> DatasetNotFoundError:
+    """The error, worded for Python and for the command line."""
+    python = _not_found_message(source, what, names, folders, download_error)
+    searched = "\n".join(f"  - {folder}  ({'--data-dir' if origin == 'data_dir' else origin})"
+                         for folder, origin in folders)
+    download_note = ("Downloading was not attempted." if download_error is None
+                     else f"Downloading failed: {download_error}")
+    command_line = (
+        f"{source.title} {what} not found.\n"
+        f"Expected {_listing(names)} (each may also be gzipped, ending in .gz).\n"
+        f"Searched:\n{searched}\n"
+        f"{download_note}\n"
+        f"To fix it, do one of:\n"
+        f"  - give --data-dir /path/to/folder holding these files;\n"
+        f"  - set the CHAINRULE_DATA environment variable to such a folder"
+        f" (see the list above for the subfolders looked at);\n"
+        f"  - run again while online (the files are downloaded to "
+        f"{cache_dir(source.name)})."
+    )
+    return DatasetNotFoundError(python, for_command_line=command_line)
+
+
 def _not_found_message(source: DatasetSource, what: str, names: Sequence[str],
                        folders: list[tuple[Path, str]],
                        download_error: DownloadError | None) -> str:
@@ -109,7 +133,7 @@ def locate(source: DatasetSource, names: Sequence[str], data_dir: str | os.PathL
         if all(path is not None for path in found):
             return tuple(found)  # type: ignore[arg-type]
     if not download:
-        raise DatasetNotFoundError(_not_found_message(source, what, names, folders, None))
+        raise _not_found_error(source, what, names, folders, None)
 
     target = cache_dir(source.name)
     try:
@@ -118,8 +142,7 @@ def locate(source: DatasetSource, names: Sequence[str], data_dir: str | os.PathL
                 remote = _download_name(source, name)
                 download_file(remote, source.mirrors, source.md5[remote], target)
     except DownloadError as err:
-        raise DatasetNotFoundError(
-            _not_found_message(source, what, names, folders, err)) from err
+        raise _not_found_error(source, what, names, folders, err) from err
     found = [find_file(target, name) for name in names]
     assert all(path is not None for path in found)
     return tuple(found)  # type: ignore[arg-type]

@@ -25,12 +25,14 @@ the files that were validated.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 
-from ._files import parsed_cache_path, read_npz, write_npz
+from ._files import parsed_cache_path, read_maybe_gzipped, read_npz, write_npz
 from ._locate import DatasetSource, locate
 from .errors import CorruptFileError
 from .idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx
@@ -156,6 +158,9 @@ def _load_split(spec: IdxDatasetSpec, split: str, data_dir: str | os.PathLike | 
     if cached is not None:
         return cached
 
+    if spec.raw_sha256 is None:  # no checksum of the content: check the files as published
+        for source in sources:
+            _check_published_file(spec, source)
     checksums = spec.raw_sha256 or {}
     image_name, label_name = SPLIT_FILES[split]
     images = read_idx(sources[0], IMAGES_MAGIC, (count, IMAGE_SIDE, IMAGE_SIDE),
@@ -165,6 +170,27 @@ def _load_split(spec: IdxDatasetSpec, split: str, data_dir: str | os.PathLike | 
         raise CorruptFileError(sources[1], f"holds label {labels.max()}, expected 0 to 9")
     write_npz(npz_path, {"images": images, "labels": labels})
     return images, labels
+
+
+def _check_published_file(spec: IdxDatasetSpec, path: Path) -> None:
+    """For a dataset known only by the MD5s of its published .gz files (Fashion-MNIST):
+    a .gz file found on disk must have its published MD5, and no file may be MNIST's
+    file of the same name (both datasets name their files alike, so a --data-dir of
+    MNIST's files would otherwise train "Fashion-MNIST" on digits)."""
+    raw = path.read_bytes()
+    if path.name in spec.md5 and \
+            hashlib.md5(raw, usedforsecurity=False).hexdigest() == spec.md5[path.name]:
+        return
+    plain_name = path.name.removesuffix(".gz")
+    if MNIST.raw_sha256 and plain_name in MNIST.raw_sha256 and \
+            hashlib.sha256(read_maybe_gzipped(path)).hexdigest() == MNIST.raw_sha256[plain_name]:
+        raise CorruptFileError(path, f"this is MNIST's {plain_name}, not {spec.title}'s",
+                               f"Point to a folder of {spec.title}'s files instead (the two "
+                               "datasets name their files alike).")
+    if path.name in spec.md5:
+        raise CorruptFileError(path, f"its MD5 is not the published {spec.md5[path.name]} of "
+                                     f"{spec.title}'s file (if you compressed it yourself, "
+                                     "store it decompressed)")
 
 
 # --------------------------------------------------------------------------- public
