@@ -32,14 +32,16 @@ from chainrule.tensor import (
     no_grad,
     set_grad_enabled,
 )
+from chainrule.threads import get_num_threads, num_threads, set_num_threads
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Function", "GradcheckError", "GradcheckReport", "ModelGradcheckReport", "Tensor",
-    "as_tensor", "data", "datasets", "enable_grad", "explain", "functional", "grad",
-    "gradcheck", "gradcheck_model", "is_grad_enabled", "load", "nn", "no_grad",
-    "numerical_gradient", "optim", "save", "set_grad_enabled",
+    "as_tensor", "data", "datasets", "enable_grad", "explain", "functional",
+    "get_num_threads", "grad", "gradcheck", "gradcheck_model", "is_grad_enabled", "load",
+    "nn", "no_grad", "num_threads", "numerical_gradient", "optim", "save",
+    "set_grad_enabled", "set_num_threads",
 ]
 
 del _ops

@@ -40,6 +40,11 @@ def test_every_subcommand_is_walked():
 
 
 def _cases():
+    for param in main.params:  # the group's own options, before any subcommand
+        if isinstance(param, click.Option) and not param.is_flag and param.name != "help":
+            for value in HOSTILE:
+                yield pytest.param("", max(param.opts, key=len), value,
+                                   id=f"{max(param.opts, key=len)}={value!r} explain")
     for name, command in sorted(main.commands.items()):
         for param in command.params:
             if not isinstance(param, click.Option) or param.is_flag or \
@@ -62,9 +67,12 @@ def test_no_traceback(name, option, value, run_dir, tmp_path, monkeypatch):
     def fill(text):
         return text.format(tmp=tmp_path, run=run_dir, missing=tmp_path / "missing")
 
-    base = [fill(arg) for arg in BASE[name]]
+    base = [fill(arg) for arg in BASE.get(name, [])]
     hostile = fill(value)
-    args = [name, *base, option, hostile] if option else [name, hostile]
+    if not name:  # a group option, then a quick subcommand
+        args = [option, hostile, "explain"]
+    else:
+        args = [name, *base, option, hostile] if option else [name, hostile]
     result = CliRunner().invoke(main, args)
     assert "Traceback" not in result.output, result.output
     assert result.exit_code in (0, 1, 2), (result.exit_code, result.output)
