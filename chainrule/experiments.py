@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from chainrule import plot
+from chainrule._progress import progress_bar
 from chainrule.runs import Data, RunConfig, load_data
 
 __all__ = ["EXPERIMENTS", "ExperimentResult", "load_experiment_data", "run_experiment",
@@ -165,11 +166,12 @@ def _accuracy(model: Any, x: np.ndarray, y: np.ndarray) -> float:
 def _train(model: Any, optimizer: Any, x: np.ndarray, y: np.ndarray, iterations: int,
            batch_size: int, seed: int,
            evaluate_on: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
-           max_evaluations: int = 50) -> _Run:
+           max_evaluations: int = 50, label: str = "training") -> _Run:
     """Train for exactly ``iterations`` mini-batches (shuffled epochs), recording every
     loss, and the accuracy on each of ``evaluate_on`` after every epoch and at the end
     (after every k-th epoch when there are more than ``max_evaluations`` epochs:
-    measuring costs more than training when the training set is small).
+    measuring costs more than training when the training set is small). A progress
+    bar named ``label`` shows on a terminal (see ``chainrule._progress``).
 
     Unlike ``chainrule.train.fit`` this counts iterations, as the textbook's experiments
     do, and carries on after the loss has become NaN (recording it): a diverging
@@ -191,7 +193,8 @@ def _train(model: Any, optimizer: Any, x: np.ndarray, y: np.ndarray, iterations:
 
     started = time.perf_counter()
     epoch = 0
-    with np.errstate(all="ignore"):  # overflow in a diverging run is recorded, not raised
+    with np.errstate(all="ignore"), \
+            progress_bar(iterations, label, "iteration") as bar:  # overflow: recorded
         while len(run.losses) < iterations:
             model.train()
             for inputs, targets in loader:
@@ -200,6 +203,7 @@ def _train(model: Any, optimizer: Any, x: np.ndarray, y: np.ndarray, iterations:
                 loss.backward()
                 optimizer.step()
                 run.losses.append(float(loss.item()))
+                bar.update(1)
                 if len(run.losses) == iterations:
                     break
             epoch += 1
@@ -257,7 +261,7 @@ def optimizers(data: Data, out_dir: str | Path, iterations: int = 2000, seed: in
     for label, (name, lr) in settings.items():
         model = _mlp(data, [100] * 4, seed)
         runs[label] = run = _train(model, _optimizer(name, model, lr=lr), data.x_train,
-                                   data.y_train, iterations, batch_size, seed)
+                                   data.y_train, iterations, batch_size, seed, label=label)
         rows.append({"optimizer": label, "lr": lr, "final loss": run.final_loss(),
                      "test accuracy": _accuracy(model, data.x_test, data.y_test),
                      "seconds": run.seconds})
@@ -313,7 +317,7 @@ def init(data: Data, out_dir: str | Path, iterations: int = 2000, seed: int = 0,
     for label, chosen in settings.items():
         model = _mlp(data, [100] * 4, seed, init=chosen)
         runs[label] = run = _train(model, _optimizer("sgd", model, lr=0.01), data.x_train,
-                                   data.y_train, iterations, batch_size, seed)
+                                   data.y_train, iterations, batch_size, seed, label=label)
         acts = histograms[label]
         rows.append({"init": label, "layer 1 std": float(np.std(acts["layer 1"])),
                      "layer 5 std": float(np.std(acts["layer 5"])),
@@ -358,7 +362,8 @@ def batchnorm(data: Data, out_dir: str | Path, iterations: int = 200, seed: int 
         for label, on in (("batch norm", True), ("no batch norm", False)):
             model = _mlp(data, [100] * 5, seed, init=_std_init(scale), batch_norm=on)
             run = _train(model, _optimizer("sgd", model, lr=0.01), x, y, iterations,
-                         batch_size, seed, evaluate_on={"train": (x, y)})
+                         batch_size, seed, evaluate_on={"train": (x, y)},
+                         label=f"{label}, scale {scale:g}")
             panel[label] = run.accuracy["train"]
             row[f"train acc ({label})"] = run.last("train")
             row[f"test acc ({label})"] = _accuracy(model, data.x_test, data.y_test)
@@ -404,7 +409,7 @@ def overfit(data: Data, out_dir: str | Path, iterations: int = 600, seed: int = 
         model = _mlp(data, [100] * 6, seed, dropout=options.get("dropout", 0.0))
         run = _train(model, _optimizer("sgd", model, lr=0.01, weight_decay=decay), x, y,
                      iterations, batch_size, seed,
-                     evaluate_on={"train": (x, y), "test": (x_test, y_test)})
+                     evaluate_on={"train": (x, y), "test": (x_test, y_test)}, label=label)
         panels[label] = {"train": run.accuracy["train"], "test": run.accuracy["test"]}
         rows.append({"setting": label, "train accuracy": run.last("train"),
                      "test accuracy": run.last("test"),
@@ -456,7 +461,7 @@ def hyperparams(data: Data, out_dir: str | Path, iterations: int = 200, seed: in
         model = _mlp(data, [100] * 5, seed + trial)
         run = _train(model, _optimizer("sgd", model, lr=lr, weight_decay=decay), x_train,
                      y_train, iterations, batch_size, seed + trial,
-                     evaluate_on={"val": (x_val, y_val)})
+                     evaluate_on={"val": (x_val, y_val)}, label=f"trial {trial}/{trials}")
         curves[trial], epochs = run.accuracy["val"], run.epochs
         rows.append({"trial": trial, "lr": lr, "weight decay": decay,
                      "val accuracy": run.last("val"), "final loss": run.final_loss()})
@@ -562,7 +567,7 @@ def _noisy_sines(rng: np.random.Generator, batch_size: int, steps: int,
 
 def _train_sequences(model: Any, head: Any, rng: np.random.Generator, iterations: int,
                      lr: float, max_norm: float | None, batch_size: int,
-                     steps: int) -> dict[str, list[float]]:
+                     steps: int, label: str = "training") -> dict[str, list[float]]:
     """SGD on fresh batches of ``_noisy_sines`` (MSE of the next-value predictions at
     every step), clipping the gradient norm to ``max_norm`` unless it is None.
 
@@ -576,8 +581,10 @@ def _train_sequences(model: Any, head: Any, rng: np.random.Generator, iterations
     params = [*model.parameters(), *head.parameters()]
     optimizer, loss_fn = SGD(params, lr=lr), MSELoss()
     record: dict[str, list[float]] = {"loss": [], "grad norm": []}
-    with np.errstate(all="ignore"):  # overflow in the unclipped run is recorded, not raised
+    with np.errstate(all="ignore"), \
+            progress_bar(iterations, label, "iteration") as bar:  # overflow: recorded
         for _ in range(iterations):
+            bar.update(1)
             x, y = _noisy_sines(rng, batch_size, steps)
             output, _ = model(Tensor(x))
             loss = loss_fn(head(output), Tensor(y))
@@ -689,7 +696,7 @@ def vanishing_gradients(out_dir: str | Path, iterations: int = 300, seed: int = 
                  "training, no clipping")
         runs[label] = record = _train_sequences(
             model, head, np.random.default_rng(batch_seed), iterations, lr, max_norm_used,
-            N, T)
+            N, T, label=label)
         losses = record["loss"]
         rows.append({"run": label, "iterations": len(losses),
                      "final loss": losses[-1] if not math.isfinite(losses[-1]) else

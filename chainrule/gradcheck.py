@@ -42,7 +42,7 @@ def numerical_gradient(f: Callable[[Any], Any], x: Tensor | np.ndarray,
 
 
 def _central_differences(f: Callable[[], Any], array: np.ndarray, indices: Any,
-                         eps: float) -> np.ndarray:
+                         eps: float, bar: Any = None) -> np.ndarray:
     """(f() at array + h·eᵢ  -  f() at array - h·eᵢ) / 2h for each flat position i in
     ``indices`` (float64), nudging ``array`` in place and restoring it."""
     flat = array.reshape(-1)  # a view: nudging it nudges the array f reads
@@ -59,6 +59,8 @@ def _central_differences(f: Callable[[], Any], array: np.ndarray, indices: Any,
             f_minus = _scalar(f())
             flat[i] = original
             grad[k] = (f_plus - f_minus) / (2 * eps)
+            if bar is not None:
+                bar.update(1)
     return grad
 
 
@@ -323,7 +325,8 @@ def _float64_array(value: Any) -> Any:
 
 def gradcheck_model(model: Any, loss_fn: Callable[[Tensor, Any], Tensor], x: Any, t: Any,
                     sample: int | None = None, seed: int = 0, eps: float = 1e-6,
-                    atol: float = 1e-6, rtol: float = 1e-4) -> ModelGradcheckReport:
+                    atol: float = 1e-6, rtol: float = 1e-4,
+                    progress: bool | None = None) -> ModelGradcheckReport:
     """Check a whole model's backpropagation against numerical gradients, and time both.
 
     A float64 copy of ``model`` computes ``loss_fn(model(x), t)``; backprop gives the
@@ -338,9 +341,12 @@ def gradcheck_model(model: Any, loss_fn: Callable[[Tensor, Any], Tensor], x: Any
     picks them) and extrapolates the numerical time to all elements; the report marks
     such figures. The model is checked in its current mode; Dropout's random masks are
     held fixed by restoring the model's random generators before every evaluation.
-    ``model`` itself is left untouched.
+    ``model`` itself is left untouched. A progress bar over the differenced elements
+    shows on a terminal unless ``progress=False``.
     """
     import copy
+
+    from chainrule._progress import progress_bar
 
     if sample is not None and (isinstance(sample, bool) or not isinstance(sample, int)
                                or sample < 1):
@@ -376,14 +382,16 @@ def gradcheck_model(model: Any, loss_fn: Callable[[Tensor, Any], Tensor], x: Any
 
     rng = np.random.default_rng(seed)
     checks = []
+    chosen = {name: np.arange(p.size) if sample is None or sample >= p.size
+              else np.sort(rng.choice(p.size, size=sample, replace=False))
+              for name, p in params}
+    bar = progress_bar(sum(map(len, chosen.values())), "differencing", "element", progress)
     for name, p in params:
         analytic = np.zeros(p.size) if p.grad is None else p.grad.data.reshape(-1)
-        if sample is None or sample >= p.size:
-            indices = np.arange(p.size)
-        else:
-            indices = np.sort(rng.choice(p.size, size=sample, replace=False))
+        indices = chosen[name]
+        bar.set_postfix(parameter=name, refresh=False)
         started = time.perf_counter()
-        numerical = _central_differences(loss, p.data, indices, eps)
+        numerical = _central_differences(loss, p.data, indices, eps, bar)
         seconds = (time.perf_counter() - started) * p.size / max(len(indices), 1)
         a = analytic[indices]
         diff = np.abs(a - numerical)
@@ -394,6 +402,7 @@ def gradcheck_model(model: Any, loss_fn: Callable[[Tensor, Any], Tensor], x: Any
             max_abs_diff=float(diff.max(initial=0.0)),
             max_rel_diff=float(relative.max(initial=0.0)), numerical_seconds=seconds,
             ok=bool(np.all(diff <= atol + rtol * np.abs(numerical)))))
+    bar.close()
     return ModelGradcheckReport(
         model=type(model).__name__, batch_size=int(np.shape(getattr(x64, "data", x64))[0]),
         parameters=checks, backprop_seconds=backprop_seconds, eps=eps, atol=atol,

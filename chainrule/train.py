@@ -17,7 +17,6 @@ import csv
 import json
 import math
 import os
-import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from chainrule._atomic import atomic_writer
+from chainrule._progress import progress_bar
 from chainrule.optim.clip import clip_grad_norm_
 from chainrule.optim.lr_scheduler import LRScheduler
 from chainrule.tensor import Tensor, no_grad
@@ -226,9 +226,10 @@ def _set_mode(model: Any, training: bool) -> None:
 
 
 def evaluate(model: Any, loader: Iterable[Any], loss_fn: Callable[..., Tensor] | None = None,
-             num_classes: int | None = None, metrics: Sequence[str] = ("accuracy",)
-             ) -> dict[str, Any]:
+             num_classes: int | None = None, metrics: Sequence[str] = ("accuracy",),
+             progress: bool | None = None) -> dict[str, Any]:
     """Loss, accuracy and confusion matrix over a loader, in eval mode, without a graph.
+    A progress bar shows on a terminal unless ``progress=False``.
 
     Returns a dict with ``loss`` (when ``loss_fn`` is given; the mean per prediction),
     ``accuracy`` and ``confusion_matrix`` (when ``metrics`` includes accuracy),
@@ -241,9 +242,12 @@ def evaluate(model: Any, loader: Iterable[Any], loss_fn: Callable[..., Tensor] |
     total_loss = 0.0
     count = 0
     predicted, actual = [], []
+    bar = progress_bar(len(loader) if hasattr(loader, "__len__") else None, "evaluating",
+                       "batch", progress)
     try:
         with no_grad():
             for *inputs, targets in loader:
+                bar.update(1)
                 out = _forward(model, inputs)
                 n = _predictions_counted(out)
                 if loss_fn is not None:
@@ -254,6 +258,7 @@ def evaluate(model: Any, loader: Iterable[Any], loss_fn: Callable[..., Tensor] |
                     actual.append(_class_labels(t, out.data))
                 count += n
     finally:
+        bar.close()
         _set_mode(model, was_training)
     result: dict[str, Any] = {"samples": count}
     if loss_fn is not None:
@@ -365,15 +370,6 @@ def load_checkpoint(path: str | os.PathLike, model: Any, optimizer: Any,
 
 
 # --------------------------------------------------------------------------- fit
-def _progress(loader: Any, epoch: int, epochs: int, enabled: bool) -> Any:
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=len(loader), desc=f"epoch {epoch}/{epochs}", unit="batch",
-                leave=False, dynamic_ncols=True)
-
-
 def fit(model: Any, loss_fn: Callable[..., Tensor], optimizer: Any, train_loader: Any,
         epochs: int, val_loader: Any = None, scheduler: Any = None,
         metrics: Sequence[str] = ("accuracy",), callbacks: Sequence[Callback] = (),
@@ -413,7 +409,6 @@ def fit(model: Any, loss_fn: Callable[..., Tensor], optimizer: Any, train_loader
         raise ValueError(f"unknown metrics {sorted(unknown)}; available: {list(METRICS)}")
     if clip_grad_norm is not None and not clip_grad_norm > 0:
         raise ValueError(f"clip_grad_norm must be a positive number, got {clip_grad_norm!r}")
-    show = (sys.stderr.isatty() if progress is None else progress)
     loaders = [train_loader] + ([val_loader] if val_loader is not None else [])
     history = History()
     start_epoch = 1
@@ -430,7 +425,7 @@ def fit(model: Any, loss_fn: Callable[..., Tensor], optimizer: Any, train_loader
         started = time.perf_counter()
         _set_mode(model, True)
         _reset_state(model)
-        bar = _progress(train_loader, epoch, epochs, show)
+        bar = progress_bar(len(train_loader), f"epoch {epoch}/{epochs}", "batch", progress)
         loss_sum = 0.0
         correct = 0
         seen = 0
@@ -459,20 +454,18 @@ def fit(model: Any, loss_fn: Callable[..., Tensor], optimizer: Any, train_loader
                 history.iteration_loss.append(loss_value)
                 for callback in callbacks:
                     callback.on_batch_end(iteration, loss_value)
-                if bar is not None:
-                    bar.update(1)
-                    if iteration % 10 == 0:
-                        bar.set_postfix(loss=f"{loss_value:.4f}", refresh=False)
+                bar.update(1)
+                if iteration % 10 == 0:
+                    bar.set_postfix(loss=f"{loss_value:.4f}", refresh=False)
         finally:
-            if bar is not None:
-                bar.close()
+            bar.close()
         record: dict[str, float] = {"epoch": epoch, "train_loss": loss_sum / max(seen, 1)}
         if track_accuracy:
             record["train_accuracy"] = correct / max(seen, 1)
         if "perplexity" in metrics:
             record["train_perplexity"] = perplexity(record["train_loss"])
         if val_loader is not None:
-            result = evaluate(model, val_loader, loss_fn, metrics=metrics)
+            result = evaluate(model, val_loader, loss_fn, metrics=metrics, progress=progress)
             record["val_loss"] = result["loss"]
             for name in metrics:
                 record[f"val_{name}"] = result[name]

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 import numpy as np
 
+from chainrule._progress import showing_progress
 from chainrule.cli._run_folder import load_weights, read_config, read_vocabulary
 from chainrule.cli._types import data_error, data_folder
 from chainrule.runs import (
@@ -47,8 +48,10 @@ def format_confusion_matrix(matrix: np.ndarray, class_names: list[str]) -> str:
                    "the run found it.")
 @click.option("--max-images", type=click.IntRange(min=1), default=36, show_default=True,
               help="Misclassified test images drawn in misclassified.png.")
+@click.option("--progress/--no-progress", default=None,
+              help="Show progress bars on stderr  [default: on a terminal only]")
 def command(run_dir: Path, data_dir: str | None, data_file: str | None,
-            max_images: int) -> None:
+            max_images: int, progress: bool | None) -> None:
     """Evaluate a run folder written by `chainrule train --out RUN_DIR`.
 
     Rebuilds the network from RUN_DIR/config.json and RUN_DIR/model.npz, prints its
@@ -67,6 +70,7 @@ def command(run_dir: Path, data_dir: str | None, data_file: str | None,
     from chainrule import plot
     from chainrule.train import confusion_matrix, predict
 
+    click.get_current_context().with_resource(showing_progress(progress))  # every bar inside
     config = read_config(run_dir)
     if config.is_seq2seq and data_dir is not None:
         raise click.UsageError(f"a {config.dataset} run reads one file: give it with "

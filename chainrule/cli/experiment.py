@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from chainrule._progress import showing_progress
 from chainrule.cli._types import data_error, data_folder
 from chainrule.experiments import EXPERIMENTS, needs_data, run_experiment
 
@@ -31,8 +32,11 @@ from chainrule.experiments import EXPERIMENTS, needs_data, run_experiment
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seeds weights, shuffling, the search and synthetic data: the same "
                    "seed, the same run.")
+@click.option("--progress/--no-progress", default=None,
+              help="Show progress bars on stderr  [default: on a terminal only]")
 def command(name: str, dataset: str | None, data_dir: str | None, out: str | None,
-            iterations: int | None, trials: int | None, seed: int) -> None:
+            iterations: int | None, trials: int | None, seed: int,
+            progress: bool | None) -> None:
     """Run one of the textbooks' chapter-6 experiments and print its summary.
 
     \b
@@ -61,6 +65,7 @@ def command(name: str, dataset: str | None, data_dir: str | None, out: str | Non
     """
     from chainrule.datasets import CorruptFileError, DatasetNotFoundError
 
+    click.get_current_context().with_resource(showing_progress(progress))  # every bar inside
     options = {}
     if trials is not None:
         if name != "hyperparams":

@@ -8,6 +8,7 @@ import json
 import click
 import numpy as np
 
+from chainrule._progress import showing_progress
 from chainrule.cli._types import data_error, data_folder
 from chainrule.cli.train import _hidden_sizes  # the same --hidden syntax as `train`
 from chainrule.runs import RunConfig, build_model, load_data
@@ -41,9 +42,12 @@ AUTO_SAMPLE = 200
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seeds the weights and the sampled elements.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--progress/--no-progress", default=None,
+              help="Show progress bars on stderr  [default: on a terminal only]")
 def command(model: str, dataset: str, data_dir: str | None, hidden: list[int] | None,
             batch: int,
-            sample: int | None, full: bool, seed: int, as_json: bool) -> None:
+            sample: int | None, full: bool, seed: int, as_json: bool,
+            progress: bool | None) -> None:
     """Check backpropagation against numerical differentiation on a real network.
 
     In float64, every parameter's gradient is computed twice: by backpropagation (one
@@ -62,6 +66,7 @@ def command(model: str, dataset: str, data_dir: str | None, hidden: list[int] | 
     from chainrule.gradcheck import gradcheck_model
     from chainrule.nn import CrossEntropyLoss
 
+    click.get_current_context().with_resource(showing_progress(progress))  # every bar inside
     if full and sample is not None:
         raise click.UsageError("give either --sample N or --full, not both")
     config = RunConfig(dataset=dataset, model=model, hidden=hidden or [50], seed=seed,
