@@ -32,6 +32,16 @@ _ALLOWED = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Constant, ast.Name, ast.
             ast.Load, ast.USub, ast.UAdd, *_BINARY)
 _GRAMMAR = ("numbers, names, + - * / **, unary minus, parentheses and the functions "
             + ", ".join(FUNCTIONS))
+#: How an operator the grammar lacks is named to the user (its AST node has no text).
+_OPERATOR_NAMES: dict[type, str] = {
+    ast.Invert: "'~' (bitwise not)", ast.Not: "'not'", ast.And: "'and'", ast.Or: "'or'",
+    ast.MatMult: "'@' (matrix product)", ast.Mod: "'%' (remainder)",
+    ast.FloorDiv: "'//' (floor division)", ast.BitAnd: "'&' (bitwise and)",
+    ast.BitOr: "'|' (bitwise or)", ast.BitXor: "'^' (bitwise xor; for a power use **)",
+    ast.LShift: "'<<'", ast.RShift: "'>>'", ast.Eq: "'=='", ast.NotEq: "'!='",
+    ast.Lt: "'<'", ast.LtE: "'<='", ast.Gt: "'>'", ast.GtE: "'>='", ast.Is: "'is'",
+    ast.IsNot: "'is not'", ast.In: "'in'", ast.NotIn: "'not in'",
+}
 MAX_LENGTH = 1000
 #: How deeply operations may nest (``-(-(-a))`` is 3 deep): the evaluation, the trace
 #: and the drawing all recurse through the graph.
@@ -80,6 +90,9 @@ def _check(tree: ast.Expression, text: str) -> set[str]:
     functions: set[int] = set()  # the Name nodes that are called, not variables
     for node in ast.walk(tree):
         if not isinstance(node, _ALLOWED):
+            if type(node) in _OPERATOR_NAMES:
+                raise click.UsageError(f"--expr: {_OPERATOR_NAMES[type(node)]} is not "
+                                       f"supported; use only {_GRAMMAR}")
             piece = ast.get_source_segment(text, node) or type(node).__name__
             raise click.UsageError(f"--expr: {piece!r} is not allowed; use only {_GRAMMAR}")
         if isinstance(node, ast.Constant) and type(node.value) not in (int, float):

@@ -135,3 +135,16 @@ def test_graph_rejects_bad_input_with_status_2(args, message, tmp_path, monkeypa
     result = run("graph", *args)
     assert result.exit_code == 2, result.output
     assert message in result.output
+
+
+@pytest.mark.parametrize("expr, said", [("~a", "'~' (bitwise not) is not supported"),
+                                        ("not a", "'not' is not supported"),
+                                        ("a % b", "'%' (remainder) is not supported"),
+                                        ("a ^ b", "for a power use **"),
+                                        ("a @ b", "'@' (matrix product)")])
+def test_unsupported_operators_are_named_as_typed(expr, said):
+    result = CliRunner().invoke(main, ["explain", "--expr", expr, "--values", "a=1,b=2"])
+    assert result.exit_code == 2, result.output
+    assert said in result.output
+    for class_name in ("Invert", "Not", "Mod", "BitXor", "MatMult"):
+        assert class_name not in result.output
