@@ -48,15 +48,17 @@ def _model(name: str) -> Graph:
               help="Where to draw: .svg, .png or .pdf (needs Graphviz), .dot or .gv (DOT "
                    "text), or - to print the DOT text.")
 @click.option("--strict", is_flag=True,
-              help="Fail (exit status 1) instead of writing a .dot file when Graphviz's "
-                   "dot program is missing.")
+              help="Write no .dot file either when Graphviz's dot program is missing "
+                   "(the command fails with exit status 1 either way).")
 def command(expr: str | None, values_text: str | None, model: str | None, output: str,
             strict: bool) -> None:
     """Draw a computational graph: forward values in the boxes, the gradients of the
     backward pass in red along the edges.
 
-    Without Graphviz installed, the DOT text is written next to the requested file
-    (graph.dot) and you are told how to install it.
+    Graphviz (the `dot` program, a system package: apt install graphviz, brew install
+    graphviz) draws the picture. Without it the DOT text is written next to the
+    requested file (graph.dot), you are told how to install Graphviz, and the command
+    exits with status 1, since the picture asked for was not drawn.
 
     \b
     Examples:
@@ -102,7 +104,6 @@ def command(expr: str | None, values_text: str | None, model: str | None, output
                                    "(-o graph.dot)") from None
     except RuntimeError as error:  # dot itself failed
         raise click.ClickException(str(error).splitlines()[0]) from None
-    if written != Path(output):
-        click.echo(missing_dot_message(output, written), err=True)
-    else:
-        click.echo(f"wrote {written}")
+    if written != Path(output):  # no picture: an environment failure, exit status 1
+        raise click.ClickException(missing_dot_message(output, written))
+    click.echo(f"wrote {written}")

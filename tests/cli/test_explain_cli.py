@@ -103,11 +103,13 @@ def test_graph_prints_dot_for_an_expression():
 def test_graph_without_graphviz_falls_back_to_dot(tmp_path, monkeypatch):
     monkeypatch.setattr(shutil, "which", lambda name, *args, **kwargs: None)
     result = run("graph", "-o", str(tmp_path / "graph.svg"))
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # the picture asked for was not drawn
     assert (tmp_path / "graph.dot").exists() and not (tmp_path / "graph.svg").exists()
-    assert "apt install graphviz" in result.output
+    assert "apt install graphviz" in result.output and "Traceback" not in result.output
+    (tmp_path / "graph.dot").unlink()
     strict = run("graph", "-o", str(tmp_path / "graph.svg"), "--strict")
     assert strict.exit_code == 1 and "apt install graphviz" in strict.output
+    assert not (tmp_path / "graph.dot").exists()
 
 
 @pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz is not installed")
