@@ -58,7 +58,8 @@ def test_training_reports_exact_answers_and_writes_the_run(addition_run):
         assert eval(question) == int(true)  # noqa: S307 - digits and one plus sign
         assert (mark in "✓O") == (guess.strip() == true)
     config = json.loads((out / "config.json").read_text())
-    assert config["reverse"] and config["peeky"] and config["data_file"] == str(ADDITION)
+    assert config["reverse"] and config["peeky"]
+    assert config["data_file"] == str(ADDITION.resolve())  # stored absolute
     assert config["model"] == "seq2seq" and config["hidden"] == [32]
     assert len(json.loads((out / "vocabulary.json").read_text())["words"]) == 13
     history = json.loads((out / "history.json").read_text())["epochs"]
