@@ -60,3 +60,32 @@ def test_update_docs_leaves_an_up_to_date_page_unchanged(page):
     tool = _update_docs()
     text = PAGE.read_text(encoding="utf-8")
     assert tool.render(text, blocks, outputs) == text
+
+
+README = ROOT / "README.md"
+SLOW_MARK = "the tests run every README block but this"
+
+
+def _readme_blocks() -> list[str]:
+    import re
+
+    return re.findall(r"```python\n(.*?)^```", README.read_text(encoding="utf-8"),
+                      re.DOTALL | re.MULTILINE)
+
+
+def test_the_readme_has_python_blocks_and_marks_the_slow_one():
+    blocks = _readme_blocks()
+    assert len(blocks) >= 4
+    assert sum(SLOW_MARK in block for block in blocks) == 1
+
+
+@pytest.mark.parametrize("index", range(len(_readme_blocks())))
+def test_every_readme_block_runs_on_its_own(index, tmp_path, monkeypatch):
+    """Each Python block of the README runs as written in a fresh namespace (a reader
+    copies one block, not the page), in an empty folder for the files it writes."""
+    block = _readme_blocks()[index]
+    if SLOW_MARK in block:
+        pytest.skip("the PTB training block downloads data and trains for minutes")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    exec(compile(block, f"README.md block {index + 1}", "exec"), {"__name__": "readme"})
