@@ -177,11 +177,19 @@ def test_reload_comes_from_the_parsed_cache(real_mnist: Path,
 def test_npz_cache_is_keyed_by_source(tmp_path: Path, isolated_cache: Path) -> None:
     if not MNIST_DIR.is_dir():
         pytest.skip(f"real MNIST files not found in {MNIST_DIR}")
+    """Another folder's files are parsed (and checked) afresh, never taken for the
+    cached ones; the newer parsed copy replaces the older one, so the cache holds one
+    copy per split however many folders were read (55 MB each for the training set)."""
     first = copy_test_split(tmp_path / "a")
     second = copy_test_split(tmp_path / "b")
-    mnist("test", data_dir=first)
+    images, _ = mnist("test", data_dir=first)
+    (copy_a,) = (isolated_cache / "mnist").glob("test-*.npz")
     mnist("test", data_dir=second)
-    assert len(list((isolated_cache / "mnist").glob("test-*.npz"))) == 2
+    (copy_b,) = (isolated_cache / "mnist").glob("test-*.npz")
+    assert copy_b != copy_a  # keyed by source: a new key, and the old copy pruned
+    again, _ = mnist("test", data_dir=first)
+    np.testing.assert_array_equal(again, images)
+    assert len(list((isolated_cache / "mnist").glob("test-*.npz"))) == 1
     assert not list((isolated_cache / "mnist").glob(".*.tmp"))
 
 

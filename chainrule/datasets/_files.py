@@ -112,10 +112,28 @@ def read_npz(path: Path, keys: Sequence[str]) -> dict[str, np.ndarray] | None:
 
 
 def write_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
-    """Save parsed arrays atomically; a cache that cannot be written only costs speed."""
+    """Save parsed arrays atomically; a cache that cannot be written only costs speed.
+
+    A parsed copy (``<stem>-<key>.npz``, see ``parsed_cache_path``) replaces the older
+    copies of the same stem: the cache holds one per dataset and split, however many
+    data folders were read (each copy of MNIST's training set is 55 MB)."""
     try:
         with atomic_writer(path) as out:
             # Uncompressed on purpose: reading the bytes is faster than inflating them.
             np.savez(out, **arrays)
     except OSError as err:
         warnings.warn(f"could not write the cache file {path}: {err}", stacklevel=3)
+        return
+    _prune_older_copies(path)
+
+
+def _prune_older_copies(path: Path) -> None:
+    stem, _, key = path.stem.rpartition("-")
+    if not stem or len(key) != 16:
+        return
+    for other in path.parent.glob(f"{stem}-{'?' * 16}.npz"):
+        if other != path:
+            try:
+                other.unlink()
+            except OSError:  # in use or already gone: it only costs disk space
+                pass
