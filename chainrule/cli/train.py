@@ -229,8 +229,7 @@ def _train_classifier(config: RunConfig, out: str | None, resume_from: Path | No
     c = config
     click.echo(f"{c.dataset}: {len(data.x_train)} training and {len(data.x_test)} test "
                f"samples; {c.model} network with {net.num_parameters():,} parameters; "
-               f"{c.optimizer} lr={c.lr}"
-               + (f" ({c.lr_schedule} schedule)" if c.lr_schedule != "constant" else "")
+               + _training_summary(c)
                + f", batch {c.batch_size}, {n_epochs} epochs")
     _start_run_folder(config, out, resume_from)
 
@@ -257,11 +256,24 @@ def _train_classifier(config: RunConfig, out: str | None, resume_from: Path | No
                     "confusion_matrix": result["confusion_matrix"].tolist()})
 
 
-def _start_run_folder(config: RunConfig, out: str | None, resume_from: Path | None) -> None:
-    if out is not None:  # the settings first: a run killed mid-way can be resumed
+def _training_summary(c: RunConfig) -> str:
+    """'sgd lr=20.0 (cosine schedule), clip 0.25': how the run learns."""
+    return (f"{c.optimizer} lr={c.lr}"
+            + (f" ({c.lr_schedule} schedule)" if c.lr_schedule != "constant" else "")
+            + (f", clip {c.clip}" if c.clip else ""))
+
+
+def _start_run_folder(config: RunConfig, out: str | None, resume_from: Path | None,
+                      vocabulary: Any = None) -> None:
+    """Write the settings (and a text model's vocabulary) before training, so that a run
+    killed mid-way can be resumed, evaluated and sampled."""
+    if out is not None:
         Path(out).mkdir(parents=True, exist_ok=True)
         remove_temporary_files(out)  # left by a run killed while writing a file
         (Path(out) / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+        if vocabulary is not None:
+            (Path(out) / "vocabulary.json").write_text(
+                json.dumps(vocabulary.to_dict()) + "\n")
     if resume_from is not None:
         click.echo(f"resuming from {resume_from}")
 
@@ -295,14 +307,9 @@ def _train_language_model(config: RunConfig, out: str | None, resume_from: Path 
                + (f"Transformer, {c.heads} heads" if c.model == "transformer-lm" else "LSTM")
                + (", tied weights" if c.tie_weights else "")
                + (f", dropout {c.dropout}" if c.dropout else "")
-               + f" ({net.num_parameters():,} parameters); {c.optimizer} lr={c.lr}"
-               + (f" ({c.lr_schedule} schedule)" if c.lr_schedule != "constant" else "")
-               + (f", clip {c.clip}" if c.clip else "")
+               + f" ({net.num_parameters():,} parameters); " + _training_summary(c)
                + f", batch {c.batch_size}×{c.bptt}, {n_epochs} epochs")
-    _start_run_folder(config, out, resume_from)
-    if out is not None:
-        (Path(out) / "vocabulary.json").write_text(
-            json.dumps(corpus.vocabulary.to_dict()) + "\n")
+    _start_run_folder(config, out, resume_from, corpus.vocabulary)
 
     class PrintEpoch(Callback):
         def on_epoch_end(self, epoch: int, record: dict[str, float]) -> None:
@@ -315,7 +322,7 @@ def _train_language_model(config: RunConfig, out: str | None, resume_from: Path 
     history = _fit(config, out, net, CrossEntropyLoss(), opt, train_loader, n_epochs,
                    val_loader=valid_loader, scheduler=scheduler, metrics=("perplexity",),
                    callbacks=[PrintEpoch()], progress=progress, checkpoint_dir=out,
-                   resume=resume_from, clip_grad_norm=c.clip)
+                   resume=resume_from)
     seconds = time.perf_counter() - started
     result = evaluate(net, test_loader, CrossEntropyLoss(), metrics=("perplexity",))
     click.echo(f"test perplexity: {result['perplexity']:.2f} ({result['samples']:,} tokens) "
@@ -380,14 +387,9 @@ def _train_seq2seq(config: RunConfig, out: str | None, resume_from: Path | None,
                + (", questions reversed" if c.reverse else "") + f"; {c.model}"
                + (" (peeky)" if c.peeky else "") + f" with {c.wordvec}-wide character "
                f"vectors and {c.hidden[0]}-unit LSTMs ({net.num_parameters():,} "
-               f"parameters); {c.optimizer} lr={c.lr}"
-               + (f" ({c.lr_schedule} schedule)" if c.lr_schedule != "constant" else "")
-               + (f", clip {c.clip}" if c.clip else "")
+               f"parameters); " + _training_summary(c)
                + f", batch {c.batch_size}, {n_epochs} epochs")
-    _start_run_folder(config, out, resume_from)
-    if out is not None:
-        (Path(out) / "vocabulary.json").write_text(
-            json.dumps(data.vocabulary.to_dict()) + "\n")
+    _start_run_folder(config, out, resume_from, data.vocabulary)
 
     def exact_match() -> tuple[float, np.ndarray]:
         guesses = answer_questions(net, data.x_test, data.start_id, length)
@@ -407,7 +409,7 @@ def _train_seq2seq(config: RunConfig, out: str | None, resume_from: Path | None,
     history = _fit(config, out, net, CrossEntropyLoss(), opt, train_loader, n_epochs,
                    val_loader=test_loader, scheduler=scheduler, metrics=(),
                    callbacks=[ScoreAnswers()], progress=progress, checkpoint_dir=out,
-                   resume=resume_from, clip_grad_norm=c.clip)
+                   resume=resume_from)
     seconds = time.perf_counter() - started
     accuracy, _ = exact_match()
     correct = round(accuracy * len(data.x_test))
@@ -419,12 +421,13 @@ def _train_seq2seq(config: RunConfig, out: str | None, resume_from: Path | None,
 
 
 def _fit(config: RunConfig, out: str | None, *args: Any, **kwargs: Any) -> Any:
-    """``chainrule.train.fit``, its failures told the command line's way: a diverged
-    run (exit status 1) or a checkpoint that does not fit the network (2)."""
+    """``chainrule.train.fit`` with the run's gradient clipping (``--clip``, for every
+    kind of model), its failures told the command line's way: a diverged run (exit
+    status 1) or a checkpoint that does not fit the network (2)."""
     from chainrule.train import CheckpointError, TrainingDiverged, fit
 
     try:
-        return fit(*args, **kwargs)
+        return fit(*args, clip_grad_norm=config.clip, **kwargs)
     except TrainingDiverged as error:
         raise click.ClickException(str(error)) from None
     except CheckpointError as error:

@@ -100,3 +100,19 @@ def test_console_entry_point_runs_as_module():
                                capture_output=True, text=True, timeout=60)
     assert completed.returncode == 0
     assert "--dataset" in completed.stdout
+
+
+def test_clip_applies_to_a_classifier_too(tmp_path):
+    """--clip is not only for sequence models: it is shown and bounds every step."""
+    from chainrule.serialization import load
+
+    out, start = tmp_path / "clipped", tmp_path / "start"
+    base = ["--epochs", "1", "--subset", "100", "--batch-size", "100", "--lr", "1.0",
+            "--no-progress"]
+    assert run(*base, "--lr", "1e-12", "--out", str(start)).exit_code == 0  # ≈ initial
+    result = run(*base, "--clip", "0.001", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert "sgd lr=1.0, clip 0.001, batch 100" in result.output
+    before, after = load(start / "model.npz"), load(out / "model.npz")
+    step = np.sqrt(sum(((after[k] - before[k]) ** 2).sum() for k in after))
+    assert 0 < step <= 0.001 * (1 + 1e-4)  # one SGD step of lr·(clipped norm)
