@@ -34,20 +34,23 @@ a fixed generator (the timing is the same).
 from __future__ import annotations
 
 import argparse
-import contextlib
-import gzip
-import importlib.util
 import math
-import os
-import random
-import statistics
 import sys
-import time
 from collections.abc import Callable
 from itertools import cycle
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from _text_bench import (  # this folder (the script's) is on sys.path
+    PTB_TRAIN,
+    blas_threads,
+    checkout_first,
+    limit_threads_before_numpy,
+    report,
+    time_rounds,
+    token_stream,
+    windows_of,
+)
+
 IMPLEMENTATIONS = ("chainrule", "torch")
 VOCAB, WIDTH, HEADS, LAYERS, CONTEXT, BATCH = 10000, 128, 4, 4, 64, 32
 LR, WEIGHT_DECAY = 1e-3, 0.01
@@ -72,7 +75,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="seconds to wait before each step when running with more than "
                         "one thread (default 0.2; 0 turns it off)")
     parser.add_argument("--ptb", type=Path,
-                        default=ROOT.parent / "shared" / "data" / "ptb" / "ptb.train.txt.gz",
+                        default=PTB_TRAIN,
                         help="PTB training text (gzipped); random ids if it is absent")
     parser.add_argument("--random-ids", action="store_true",
                         help="use random token ids even if PTB is found")
@@ -102,52 +105,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-HAVE_THREADPOOLCTL = importlib.util.find_spec("threadpoolctl") is not None
-if __name__ == "__main__" and not HAVE_THREADPOOLCTL:
-    # Without threadpoolctl, the BLAS thread count can only be set by the environment,
-    # and BLAS reads it once, when NumPy is first imported: so before the import below.
-    _threads = parse_args().threads
-    if len(_threads) > 1:
-        sys.exit("without threadpoolctl, --threads takes one number (BLAS reads its "
-                 "thread count once, when NumPy loads): run once per count")
-    for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[_variable] = str(_threads[0])
+if __name__ == "__main__":
+    limit_threads_before_numpy(parse_args().threads)
 
 import numpy as np  # noqa: E402
 
-# this checkout's chainrule ahead of an installed one, but after the PYTHONPATH entries
-# (which follow the script's folder in sys.path), so that a scratch copy can be timed
-sys.path.insert(1 + len([p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]),
-                str(ROOT))
+checkout_first()
 import chainrule  # noqa: E402
 import chainrule.functional as F  # noqa: E402
 from chainrule import nn, optim  # noqa: E402
 
-
 # --------------------------------------------------------------------------- data
-def token_stream(args: argparse.Namespace, count: int) -> tuple[np.ndarray, str]:
-    """``count`` token ids (< VOCAB) and where they came from."""
-    if not args.random_ids and args.ptb.is_file():
-        word_to_id: dict[str, int] = {}
-        ids: list[int] = []
-        with gzip.open(args.ptb, "rt", encoding="utf-8") as lines:
-            for line in lines:  # ids by first appearance, as the book's ptb.load_data
-                for word in line.split() + ["<eos>"]:
-                    ids.append(word_to_id.setdefault(word, len(word_to_id)))
-                if len(ids) >= count:
-                    return np.array(ids[:count], dtype=np.int64), f"PTB ({args.ptb.name})"
-    note = "random ids" if args.random_ids else f"random ids ({args.ptb} not found)"
-    return np.random.default_rng(0).integers(0, VOCAB, count), note
-
-
-def windows_of(stream: np.ndarray, batch: int,
-               context: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The stream cut into ``batch`` rows read side by side, then into windows of
-    ``context`` tokens: (inputs, targets) pairs, the targets one token ahead."""
-    rows = stream[:len(stream) // batch * batch].reshape(batch, -1)
-    return [(np.ascontiguousarray(rows[:, i:i + context]),
-             np.ascontiguousarray(rows[:, i + 1:i + context + 1]))
-            for i in range(0, rows.shape[1] - context, context)]
 
 
 # --------------------------------------------------------------------------- PyTorch
@@ -265,56 +233,6 @@ def check(torch) -> None:
 
 
 # --------------------------------------------------------------------------- timing
-def time_rounds(steps: dict[str, Callable[[], float]], rounds: int, warmup: int,
-                pause: float) -> tuple[dict[str, list[float]], dict[str, float]]:
-    """Seconds per step of each implementation in every round, and its first loss."""
-    first_loss = {}
-    for name, step in steps.items():  # warm-up: first-call costs, allocator, threads
-        first_loss[name] = step()
-        for _ in range(warmup - 1):
-            step()
-    samples: dict[str, list[float]] = {name: [] for name in steps}
-    order = list(steps.items())
-    shuffler = random.Random(0)
-    clock = time.perf_counter
-    for _ in range(rounds):
-        shuffler.shuffle(order)  # neither always runs right after the other
-        for name, step in order:
-            if pause:
-                time.sleep(pause)
-            start = clock()
-            step()
-            samples[name].append(clock() - start)
-    return samples, first_loss
-
-
-def report(title: str, samples: dict[str, list[float]], first_loss: dict[str, float],
-           goal: bool) -> None:
-    labels = {"chainrule": "chainrule", "torch": "pytorch (cpu)"}
-    median = {name: statistics.median(times) * 1e3 for name, times in samples.items()}
-    print(title)
-    print(f"{'implementation':<16}{'median ms':>11}{'min ms':>9}{'first loss':>12}")
-    for name in IMPLEMENTATIONS:
-        if name in samples:
-            print(f"{labels[name]:<16}{median[name]:>11.1f}{min(samples[name]) * 1e3:>9.1f}"
-                  f"{first_loss[name]:>12.4f}")
-    if len(median) == 2:
-        ratio = median["chainrule"] / median["torch"]
-        line = f"chainrule / torch = {ratio:.2f}×"
-        if goal:
-            line += f" (goal ≤ {GOAL}×: " + ("met)" if ratio <= GOAL else "NOT met)")
-        print(line)
-    print()
-
-
-def blas_threads(threads: int) -> contextlib.AbstractContextManager:
-    """Limit NumPy's BLAS to ``threads`` threads inside the ``with`` block (without
-    threadpoolctl the limit was set from the environment before NumPy loaded)."""
-    if not HAVE_THREADPOOLCTL:
-        return contextlib.nullcontext()
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(threads, user_api="blas")
 
 
 def profile_chainrule(model, windows: list) -> None:
@@ -342,7 +260,8 @@ def main() -> None:
     check(torch)
     if args.check:
         return
-    stream, source = token_stream(args, BATCH * (WINDOWS * CONTEXT + 1))
+    stream, source = token_stream(args.ptb, args.random_ids, BATCH * (WINDOWS * CONTEXT + 1),
+                                  VOCAB)
     windows = windows_of(stream, BATCH, CONTEXT)
     print(f"chainrule {chainrule.__version__} from {Path(chainrule.__file__).parent}, "
           f"numpy {np.__version__}, torch {torch.__version__}; batch {BATCH}, context "
@@ -363,7 +282,8 @@ def main() -> None:
             samples, first_loss = time_rounds(steps, args.rounds, args.warmup,
                                               args.pause if threads > 1 else 0.0)
             report(f"ms per training step, {threads} thread{'s' if threads > 1 else ''}, "
-                   f"{args.rounds} rounds", samples, first_loss, goal=threads == 1)
+                   f"{args.rounds} rounds", samples, first_loss,
+                   goals={"torch": GOAL} if threads == 1 else None)
             if args.profile and threads == args.threads[0]:
                 profile_chainrule(chainrule_model(torch, theirs, VOCAB, WIDTH, HEADS,
                                                   LAYERS, CONTEXT, args.dropout), windows)

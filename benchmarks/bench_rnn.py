@@ -42,19 +42,22 @@ random ids from a fixed generator (the timing is the same).
 from __future__ import annotations
 
 import argparse
-import contextlib
-import gzip
-import importlib.util
-import os
-import random
-import statistics
 import sys
-import time
 from collections.abc import Callable, Iterator
 from itertools import cycle
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from _text_bench import (  # this folder (the script's) is on sys.path
+    PTB_TRAIN,
+    blas_threads,
+    checkout_first,
+    limit_threads_before_numpy,
+    report,
+    time_rounds,
+    token_stream,
+    windows_of,
+)
+
 IMPLEMENTATIONS = ("chainrule", "torch", "numpy")
 MODELS = {  # name: (title, vocabulary, embedding, hidden units, layers)
     "small": ("the book's Rnnlm, embedding 100, 1×100 LSTM", 10000, 100, 100, 1),
@@ -84,7 +87,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="seconds to wait before each step when running with more than "
                         "one thread (default 0.2; 0 turns it off)")
     parser.add_argument("--ptb", type=Path,
-                        default=ROOT.parent / "shared" / "data" / "ptb" / "ptb.train.txt.gz",
+                        default=PTB_TRAIN,
                         help="PTB training text (gzipped); random ids if it is absent")
     parser.add_argument("--random-ids", action="store_true",
                         help="use random token ids even if PTB is found")
@@ -118,51 +121,17 @@ def _names(parser: argparse.ArgumentParser, option: str, value: str,
     return names
 
 
-HAVE_THREADPOOLCTL = importlib.util.find_spec("threadpoolctl") is not None
-if __name__ == "__main__" and not HAVE_THREADPOOLCTL:
-    # Without threadpoolctl, the BLAS thread count can only be set by the environment,
-    # and BLAS reads it once, when NumPy is first imported: so before the import below.
-    _threads = parse_args().threads
-    if len(_threads) > 1:
-        sys.exit("without threadpoolctl, --threads takes one number (BLAS reads its "
-                 "thread count once, when NumPy loads): run once per count")
-    for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[_variable] = str(_threads[0])
+if __name__ == "__main__":
+    limit_threads_before_numpy(parse_args().threads)
 
 import numpy as np  # noqa: E402
 
-# this checkout's chainrule ahead of an installed one, but after the PYTHONPATH entries
-# (which follow the script's folder in sys.path), so that a scratch copy can be timed
-sys.path.insert(1 + len([p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]),
-                str(ROOT))
+checkout_first()
 import chainrule  # noqa: E402
 import chainrule.functional as F  # noqa: E402
 from chainrule import optim  # noqa: E402
 
-
 # --------------------------------------------------------------------------- data
-def token_stream(args: argparse.Namespace, count: int) -> tuple[np.ndarray, str]:
-    """``count`` token ids (< 10,000) and where they came from."""
-    if not args.random_ids and args.ptb.is_file():
-        word_to_id: dict[str, int] = {}
-        ids: list[int] = []
-        with gzip.open(args.ptb, "rt", encoding="utf-8") as lines:
-            for line in lines:  # ids by first appearance, as the book's ptb.load_data
-                for word in line.split() + ["<eos>"]:
-                    ids.append(word_to_id.setdefault(word, len(word_to_id)))
-                if len(ids) >= count:
-                    return np.array(ids[:count], dtype=np.int64), f"PTB ({args.ptb.name})"
-    note = "random ids" if args.random_ids else f"random ids ({args.ptb} not found)"
-    return np.random.default_rng(0).integers(0, 10000, count), note
-
-
-def bptt_windows(stream: np.ndarray, batch: int = BATCH,
-                 bptt: int = BPTT) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The stream cut into ``batch`` rows read side by side, then into windows of
-    ``bptt`` steps: (inputs, targets) pairs, the targets one token ahead."""
-    rows = stream[:len(stream) // batch * batch].reshape(batch, -1)
-    return [(rows[:, i:i + bptt], rows[:, i + 1:i + bptt + 1])
-            for i in range(0, rows.shape[1] - bptt, bptt)]
 
 
 def init_weights(vocab: int, embed: int, hidden: int, layers: int, seed: int = 0,
@@ -469,7 +438,7 @@ def check(torch, rnnlm: type | None) -> None:
     vocab, embed, hidden, layers, batch, bptt = 13, 5, 7, 2, 3, 4
     max_norm = 0.05  # small enough that the clipping takes effect
     stream = np.random.default_rng(1).integers(0, vocab, batch * (3 * bptt + 1))
-    windows = bptt_windows(stream, batch, bptt)[:2]
+    windows = windows_of(stream, batch, bptt)[:2]
     weights = init_weights(vocab, embed, hidden, layers, seed=1, dtype=np.float64)
     th = torch_model(torch, weights)
     for k in range(layers):  # ours has one LSTM bias: PyTorch's second stays zero
@@ -554,48 +523,6 @@ def th_names(layers: int) -> Iterator[tuple[str, bool]]:
 
 
 # --------------------------------------------------------------------------- timing
-def time_rounds(steps: dict[str, Callable[[], float]], rounds: int, warmup: int,
-                pause: float) -> tuple[dict[str, list[float]], dict[str, float]]:
-    """Seconds per step of each implementation in every round, and its first loss."""
-    first_loss = {}
-    for name, step in steps.items():  # warm-up: first-call costs, allocator, threads
-        first_loss[name] = step()
-        for _ in range(warmup - 1):
-            step()
-    samples: dict[str, list[float]] = {name: [] for name in steps}
-    order = list(steps.items())
-    shuffler = random.Random(0)
-    clock = time.perf_counter
-    for _ in range(rounds):
-        shuffler.shuffle(order)  # no implementation always runs right after another
-        for name, step in order:
-            if pause:
-                time.sleep(pause)
-            start = clock()
-            step()
-            samples[name].append(clock() - start)
-    return samples, first_loss
-
-
-def report(title: str, samples: dict[str, list[float]], first_loss: dict[str, float],
-           goals: bool) -> None:
-    labels = {"chainrule": "chainrule", "torch": "pytorch (cpu)", "numpy": "numpy by hand"}
-    median = {name: statistics.median(times) * 1e3 for name, times in samples.items()}
-    print(title)
-    print(f"{'implementation':<16}{'median ms':>11}{'min ms':>9}{'first loss':>12}")
-    for name in IMPLEMENTATIONS:
-        if name in samples:
-            print(f"{labels[name]:<16}{median[name]:>11.1f}{min(samples[name]) * 1e3:>9.1f}"
-                  f"{first_loss[name]:>12.4f}")
-    for ours, theirs in (("chainrule", "torch"), ("chainrule", "numpy"), ("numpy", "torch")):
-        if ours in median and theirs in median:
-            ratio = median[ours] / median[theirs]
-            line = f"{ours} / {theirs} = {ratio:.2f}×"
-            if goals and ours == "chainrule":
-                line += (f" (goal ≤ {GOALS[theirs]}×: "
-                         + ("met)" if ratio <= GOALS[theirs] else "NOT met)"))
-            print(line)
-    print()
 
 
 def main() -> None:
@@ -616,8 +543,9 @@ def main() -> None:
     run = [name for name in args.only
            if not (name == "torch" and torch is None) and not (name == "chainrule"
                                                                and rnnlm is None)]
-    stream, source = token_stream(args, BATCH * (WINDOWS * BPTT + 1))
-    windows = bptt_windows(stream)
+    stream, source = token_stream(args.ptb, args.random_ids, BATCH * (WINDOWS * BPTT + 1),
+                                  MODELS['small'][1])
+    windows = windows_of(stream, BATCH, BPTT)
     print(f"chainrule {chainrule.__version__} from {Path(chainrule.__file__).parent}, "
           f"numpy {np.__version__}"
           + (f", torch {torch.__version__}" if torch is not None else "")
@@ -648,19 +576,10 @@ def main() -> None:
                                                   args.pause if threads > 1 else 0.0)
                 report(f"{model_name} ({title}): ms per training step, {threads} thread"
                        f"{'s' if threads > 1 else ''}, {rounds} rounds",
-                       samples, first_loss, goals=model_name == "small" and threads == 1)
+                       samples, first_loss,
+                       goals=GOALS if model_name == "small" and threads == 1 else None)
             if args.profile and "chainrule" in run and threads == args.threads[0]:
                 profile_chainrule(rnnlm, windows)
-
-
-def blas_threads(threads: int) -> contextlib.AbstractContextManager:
-    """Limit NumPy's BLAS to ``threads`` threads inside the ``with`` block (without
-    threadpoolctl the limit was set from the environment before NumPy loaded)."""
-    if not HAVE_THREADPOOLCTL:
-        return contextlib.nullcontext()
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(threads, user_api="blas")
 
 
 def profile_chainrule(rnnlm: type, windows: list) -> None:
