@@ -8,6 +8,7 @@ NumPy is first imported when threadpoolctl is missing.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import gzip
 import importlib.util
@@ -54,6 +55,38 @@ def blas_threads(threads: int) -> contextlib.AbstractContextManager:
     from threadpoolctl import threadpool_limits
 
     return threadpool_limits(threads, user_api="blas")
+
+
+# --------------------------------------------------------------------------- options
+def add_data_and_pause_options(parser: argparse.ArgumentParser) -> None:
+    """--pause, --ptb and --random-ids, the same in both benchmarks."""
+    parser.add_argument("--pause", type=float, default=0.2,
+                        help="seconds to wait before each step when running with more than "
+                        "one thread (default 0.2; 0 turns it off)")
+    parser.add_argument("--ptb", type=Path, default=PTB_TRAIN,
+                        help="PTB training text (gzipped); random ids if it is absent")
+    parser.add_argument("--random-ids", action="store_true",
+                        help="use random token ids even if PTB is found")
+
+
+def thread_counts(parser: argparse.ArgumentParser, value: str) -> list[int]:
+    """--threads '1,2' as [1, 2]; anything else is a usage error."""
+    try:
+        counts = [int(n) for n in value.split(",")]
+    except ValueError:
+        parser.error(f"--threads takes comma-separated integers such as 1,2, got {value!r}")
+    if min(counts) < 1:
+        parser.error(f"--threads must be at least 1, got {counts}")
+    return counts
+
+
+def names_of(parser: argparse.ArgumentParser, option: str, value: str,
+             valid: Sequence[str]) -> list[str]:
+    """A comma list of names, each one of ``valid``; anything else is a usage error."""
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    if not names or any(name not in valid for name in names):
+        parser.error(f"{option} takes a comma list of {', '.join(valid)}, got {value!r}")
+    return names
 
 
 # --------------------------------------------------------------------------- data

@@ -41,11 +41,13 @@ from itertools import cycle
 from pathlib import Path
 
 from _text_bench import (  # this folder (the script's) is on sys.path
-    PTB_TRAIN,
+    add_data_and_pause_options,
     blas_threads,
     checkout_first,
     limit_threads_before_numpy,
+    names_of,
     report,
+    thread_counts,
     time_rounds,
     token_stream,
     windows_of,
@@ -71,14 +73,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "(default both)")
     parser.add_argument("--dropout", type=float, default=0.0,
                         help="dropout probability in both models (default 0)")
-    parser.add_argument("--pause", type=float, default=0.2,
-                        help="seconds to wait before each step when running with more than "
-                        "one thread (default 0.2; 0 turns it off)")
-    parser.add_argument("--ptb", type=Path,
-                        default=PTB_TRAIN,
-                        help="PTB training text (gzipped); random ids if it is absent")
-    parser.add_argument("--random-ids", action="store_true",
-                        help="use random token ids even if PTB is found")
+    add_data_and_pause_options(parser)
     parser.add_argument("--check", action="store_true",
                         help="only check chainrule's model against PyTorch's on a tiny "
                         "float64 model, then exit")
@@ -86,18 +81,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="also profile 5 chainrule steps with the first thread count "
                         "(cProfile)")
     args = parser.parse_args(argv)
-    try:
-        args.threads = [int(n) for n in args.threads.split(",")]
-    except ValueError:
-        parser.error(f"--threads takes comma-separated integers such as 1,2, got "
-                     f"{args.threads!r}")
-    if min(args.threads) < 1:
-        parser.error(f"--threads must be at least 1, got {args.threads}")
-    names = [name.strip() for name in args.only.split(",") if name.strip()]
-    if not names or any(name not in IMPLEMENTATIONS for name in names):
-        parser.error(f"--only takes a comma list of {', '.join(IMPLEMENTATIONS)}, got "
-                     f"{args.only!r}")
-    args.only = names
+    args.threads = thread_counts(parser, args.threads)
+    args.only = names_of(parser, "--only", args.only, IMPLEMENTATIONS)
     if args.rounds < 1 or args.warmup < 0:
         parser.error("--rounds must be at least 1 and --warmup at least 0")
     if not 0.0 <= args.dropout < 1.0:

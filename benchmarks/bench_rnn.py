@@ -48,11 +48,13 @@ from itertools import cycle
 from pathlib import Path
 
 from _text_bench import (  # this folder (the script's) is on sys.path
-    PTB_TRAIN,
+    add_data_and_pause_options,
     blas_threads,
     checkout_first,
     limit_threads_before_numpy,
+    names_of,
     report,
+    thread_counts,
     time_rounds,
     token_stream,
     windows_of,
@@ -83,14 +85,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--only", default=",".join(IMPLEMENTATIONS),
                         help=f"comma list of {', '.join(IMPLEMENTATIONS)} to run "
                         "(default all three)")
-    parser.add_argument("--pause", type=float, default=0.2,
-                        help="seconds to wait before each step when running with more than "
-                        "one thread (default 0.2; 0 turns it off)")
-    parser.add_argument("--ptb", type=Path,
-                        default=PTB_TRAIN,
-                        help="PTB training text (gzipped); random ids if it is absent")
-    parser.add_argument("--random-ids", action="store_true",
-                        help="use random token ids even if PTB is found")
+    add_data_and_pause_options(parser)
     parser.add_argument("--check", action="store_true",
                         help="only check the NumPy model (and chainrule's, if it can be "
                         "matched) against PyTorch's on a tiny float64 model, then exit")
@@ -98,27 +93,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="also profile 10 chainrule steps of the small model with the "
                         "first thread count (cProfile)")
     args = parser.parse_args(argv)
-    try:
-        args.threads = [int(n) for n in args.threads.split(",")]
-    except ValueError:
-        parser.error(f"--threads takes comma-separated integers such as 1,2, got "
-                     f"{args.threads!r}")
-    if min(args.threads) < 1:
-        parser.error(f"--threads must be at least 1, got {args.threads}")
-    args.models = _names(parser, "--models", args.models, tuple(MODELS))
-    args.only = _names(parser, "--only", args.only, IMPLEMENTATIONS)
+    args.threads = thread_counts(parser, args.threads)
+    args.models = names_of(parser, "--models", args.models, tuple(MODELS))
+    args.only = names_of(parser, "--only", args.only, IMPLEMENTATIONS)
     if args.rounds < 1 or args.warmup < 0:
         parser.error("--rounds must be at least 1 and --warmup at least 0")
     return args
-
-
-def _names(parser: argparse.ArgumentParser, option: str, value: str,
-           valid: tuple[str, ...]) -> list[str]:
-    names = [name.strip() for name in value.split(",") if name.strip()]
-    wrong = [name for name in names if name not in valid]
-    if wrong or not names:
-        parser.error(f"{option} takes a comma list of {', '.join(valid)}, got {value!r}")
-    return names
 
 
 if __name__ == "__main__":
