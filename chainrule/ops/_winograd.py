@@ -53,7 +53,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from chainrule.ops._scratch import scratch
+from chainrule.ops._scratch import recycled
 
 BAND_BYTES = 2 * 2**20  # the transformed input tiles of one band (measured: 1-2 MiB best)
 
@@ -137,7 +137,7 @@ def _combine(matrix: np.ndarray, pieces: list[np.ndarray], targets) -> None:
             elif c == -1:
                 np.subtract(target, p, out=target)
             else:
-                term = scratch("winograd term", p.shape, target.dtype)
+                term = recycled(p.shape, target.dtype)
                 np.multiply(p, c, out=term)
                 np.add(target, term, out=target)
 
@@ -155,22 +155,29 @@ def tile_counts(out_size: tuple[int, int], f: Transform) -> tuple[int, int]:
     return -(-out_size[0] // f.m), -(-out_size[1] // f.m)
 
 
-def pad_input(x: np.ndarray, padding: tuple[int, int], out_size: tuple[int, int],
-              f: Transform) -> np.ndarray:
-    """``x`` (logical (N, C, H, W)) zero-padded for tiling, stored as (C, Hp, Wp, N):
-    ``padding`` on the top and left, and at the bottom and right as much as the
-    output tiles read (the padding, plus one more row/column when OH/OW is odd)."""
+def pad_stored(x: np.ndarray, padding: tuple[int, int], size: tuple[int, int]) -> np.ndarray:
+    """``x`` (logical (N, C, H, W)) stored as (C, Hp, Wp, N) = ``size``, with ``padding``
+    zero rows/columns on the top and left and zeros on the bottom and right up to
+    ``size``. A recycled array (see ``_scratch``): only the border is zeroed, every value
+    is written once."""
     n, c, h, w = x.shape
-    ty, tx = tile_counts(out_size, f)
-    hp, wp = f.m * ty + 2, f.m * tx + 2
-    ph, pw = padding
-    out = np.empty((c, hp, wp, n), dtype=x.dtype)
-    out[:, :ph] = 0  # only the border is zeroed: every value is written once
+    (ph, pw), (hp, wp) = padding, size
+    out = recycled((c, hp, wp, n), x.dtype)
+    out[:, :ph] = 0
     out[:, ph + h:] = 0
     out[:, ph:ph + h, :pw] = 0
     out[:, ph:ph + h, pw + w:] = 0
     out[:, ph:ph + h, pw:pw + w] = x.transpose(1, 2, 3, 0)
     return out
+
+
+def pad_input(x: np.ndarray, padding: tuple[int, int], out_size: tuple[int, int],
+              f: Transform) -> np.ndarray:
+    """``x`` zero-padded for tiling, stored as (C, Hp, Wp, N): ``padding`` on the top and
+    left, and at the bottom and right as much as the output tiles read (the padding,
+    plus one more row/column when OH/OW is odd for F(2×2, 3×3))."""
+    ty, tx = tile_counts(out_size, f)
+    return pad_stored(x, padding, (f.m * ty + 2, f.m * tx + 2))
 
 
 def filter_transform(weight: np.ndarray, f: Transform) -> np.ndarray:
@@ -187,12 +194,13 @@ def _input_tiles(padded: np.ndarray, t0: int, t1: int, f: Transform) -> np.ndarr
     m, t, rows = f.m, f.t, t1 - t0
     tx = (wp - 2) // m
     # Bᵀ along the rows: tile row r reads padded rows m·r + k, k = 0..t-1
-    half = scratch("winograd input rows", (t, c, rows, wp, n), padded.dtype)
+    half = recycled((t, c, rows, wp, n), padded.dtype)
     _combine(f.BT, [padded[:, m * t0 + k:m * (t1 - 1) + k + 1:m] for k in range(t)], half)
     # then along the columns: tile column s reads columns m·s + k
-    v = scratch("winograd input tiles", (t, t, c, rows, tx, n), padded.dtype)
+    v = recycled((t, t, c, rows, tx, n), padded.dtype)
     for a in range(t):
         _combine(f.BT, [half[a][:, :, k:m * (tx - 1) + k + 1:m] for k in range(t)], v[a])
+    del half  # free for the next request
     return v
 
 
@@ -206,18 +214,19 @@ def convolve(padded: np.ndarray, weight: np.ndarray, out_size: tuple[int, int],
     o, m, t = weight.shape[0], f.m, f.t
     ty, tx = (hp - 2) // m, (wp - 2) // m
     u = filter_transform(weight, f)                          # (t², O, C)
-    y = np.empty((o, ty, m, tx, m, n), dtype=padded.dtype)   # the tiles, in place
+    y = recycled((o, ty, m, tx, m, n), padded.dtype)  # the output tiles, in place
     row_bytes = t * t * c * tx * n * padded.itemsize
     for t0, t1 in _bands(ty, row_bytes):
         v = _input_tiles(padded, t0, t1, f)
-        products = scratch("winograd products", (t * t, o, (t1 - t0) * tx * n), padded.dtype)
+        products = recycled((t * t, o, (t1 - t0) * tx * n), padded.dtype)
         np.matmul(u, v.reshape(t * t, c, -1), out=products)  # M[ξ] = U[ξ]·V[ξ]
         products = products.reshape(t, t, o, t1 - t0, tx, n)
         # Y = Aᵀ M A: along the rows, then the columns straight into the output tiles
-        half = scratch("winograd output rows", (m, t, o, t1 - t0, tx, n), padded.dtype)
+        half = recycled((m, t, o, t1 - t0, tx, n), padded.dtype)
         _combine(f.AT, list(products), half)
         for i in range(m):
             _combine(f.AT, list(half[i]), [y[:, t0:t1, i, :, j] for j in range(m)])
+        del v, products, half  # their memory serves the next band
     return y.reshape(o, ty * m, tx * m, n)[:, :out_size[0], :out_size[1]]
 
 
@@ -238,11 +247,12 @@ def weight_grad(padded: np.ndarray, g: np.ndarray, f: Transform = F2x2) -> np.nd
     a = f.AT.T  # (t, m): the transpose of the output transform
     for t0, t1 in _bands(ty, row_bytes):
         v = _input_tiles(padded, t0, t1, f)
-        half = scratch("winograd grad rows", (t, o, t1 - t0, tx, m, n), g.dtype)
+        half = recycled((t, o, t1 - t0, tx, m, n), g.dtype)
         _combine(a, [g[:, t0:t1, i] for i in range(m)], half)
-        dm = scratch("winograd grad tiles", (t, t, o, t1 - t0, tx, n), g.dtype)
+        dm = recycled((t, t, o, t1 - t0, tx, n), g.dtype)
         for r in range(t):
             _combine(a, [half[r][:, :, :, j] for j in range(m)], dm[r])
         du += np.matmul(dm.reshape(t * t, o, -1), v.reshape(t * t, c, -1).transpose(0, 2, 1))
+        del v, half, dm  # their memory serves the next band
     dw = np.einsum("ai,aboc,bj->ocij", f.G, du.reshape(t, t, o, c).astype(np.float64), f.G)
     return dw.astype(padded.dtype)

@@ -45,7 +45,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from chainrule.ops import _winograd
-from chainrule.ops._scratch import scratch
+from chainrule.ops._scratch import recycled
 from chainrule.tensor import Function, Tensor, as_tensor
 
 __all__ = ["conv2d", "max_pool2d", "avg_pool2d", "im2col", "col2im", "Window"]
@@ -130,14 +130,11 @@ def _batch_innermost(x: np.ndarray) -> np.ndarray:
 
 def _new_images(shape: tuple[int, ...], dtype: np.dtype, fill: float | None) -> np.ndarray:
     """A new (N, C, H, W) array stored batch-innermost, filled with ``fill`` (None:
-    uninitialised)."""
+    uninitialised); recycled memory (see ``_scratch``), so no page faults."""
     n, c, h, w = shape
-    if fill is None:
-        out = np.empty((c, h, w, n), dtype=dtype)
-    elif fill == 0:
-        out = np.zeros((c, h, w, n), dtype=dtype)  # calloc: zeroed pages come for free
-    else:
-        out = np.full((c, h, w, n), fill, dtype=dtype)
+    out = recycled((c, h, w, n), dtype)
+    if fill is not None:
+        out.fill(fill)
     return out.transpose(3, 0, 1, 2)
 
 
@@ -296,7 +293,8 @@ def _pad_stored(x: np.ndarray, window: Window, out_size: tuple[int, int]) -> np.
     plus, for a kernel Winograd can take, the rows and columns its last tiles read."""
     if _winograd_applies(window, 1):
         return _winograd.pad_input(x, window.padding, out_size, _winograd.F2x2)
-    return _pad(x, window.padding, 0.0).transpose(1, 2, 3, 0)
+    (ph, pw), (h, w) = window.padding, x.shape[2:]
+    return _winograd.pad_stored(x, window.padding, (h + 2 * ph, w + 2 * pw))
 
 
 def _unfold_rows(padded: np.ndarray, window: Window, out_size: tuple[int, int],
@@ -338,17 +336,21 @@ def _convolve(padded: np.ndarray, weight: np.ndarray, window: Window,
     if algorithm == "winograd":
         return _winograd.convolve(padded, weight, out_size)
     if algorithm == "banded":
-        y = np.empty((o, oh, ow, n), dtype=padded.dtype)
+        y = recycled((o, oh, ow, n), padded.dtype)
         w = weight.reshape(o, -1)
         for r0, r1 in _row_bands(oh, c * kh * kw * ow * n * padded.itemsize):
-            cols = scratch("im2col band", (c, kh, kw, r1 - r0, ow, n), padded.dtype)
+            cols = recycled((c, kh, kw, r1 - r0, ow, n), padded.dtype)
             _unfold_rows(padded, window, out_size, (r0, r1), cols)
             np.matmul(w, cols.reshape(c * kh * kw, -1), out=y[:, r0:r1].reshape(o, -1))
+            del cols  # its memory serves the next band
         return y
-    cols = _unfold_rows(padded, window, out_size, (0, oh))
+    cols = _unfold_rows(padded, window, out_size, (0, oh),
+                        recycled((c, kh, kw, oh, ow, n), padded.dtype))
     w = weight.reshape(groups, o // groups, -1)                  # (G, O/G, C/G·kh·kw)
-    y = np.matmul(w, _as_groups(cols.reshape(-1, oh * ow * n), groups))  # (G, O/G, M)
-    return y.reshape(o, oh, ow, n)
+    y = recycled((o, oh, ow, n), padded.dtype)
+    np.matmul(w, _as_groups(cols.reshape(-1, oh * ow * n), groups),
+              out=y.reshape(groups, o // groups, -1))            # (G, O/G, M)
+    return y
 
 
 # --------------------------------------------------------------------------- the three
@@ -405,12 +407,14 @@ def _conv_weight_grad(padded: np.ndarray, g: np.ndarray, weight_shape: tuple[int
     if algorithm == "banded":
         dw = np.zeros((o, c * kh * kw), dtype=padded.dtype)
         for r0, r1 in _row_bands(oh, c * kh * kw * ow * n * padded.itemsize):
-            cols = scratch("im2col band", (c, kh, kw, r1 - r0, ow, n), padded.dtype)
+            cols = recycled((c, kh, kw, r1 - r0, ow, n), padded.dtype)
             _unfold_rows(padded, window, (oh, ow), (r0, r1), cols)
             dw += g[:, r0:r1].reshape(o, -1) @ cols.reshape(c * kh * kw, -1).T
+            del cols  # its memory serves the next band
         return dw.reshape(weight_shape)
-    cols = _as_groups(_unfold_rows(padded, window, (oh, ow), (0, oh)).reshape(
-        -1, oh * ow * n), groups)
+    cols = _unfold_rows(padded, window, (oh, ow), (0, oh),
+                        recycled((c, kh, kw, oh, ow, n), padded.dtype))
+    cols = _as_groups(cols.reshape(-1, oh * ow * n), groups)
     g = g.reshape(groups, o // groups, -1)
     return np.matmul(g, cols.transpose(0, 2, 1)).reshape(weight_shape)
 

@@ -201,15 +201,31 @@ def test_a_forced_algorithm_applies_only_where_it_can(rng):
 
 
 # --------------------------------------------------------------------------- scratch
-def test_scratch_buffers_are_reused_bounded_and_releasable(monkeypatch):
+def test_recycled_memory_is_reused_only_when_nothing_uses_it(monkeypatch):
     _scratch.release_scratch()
-    a = _scratch.scratch("test", (4, 5), np.float32)
-    assert _scratch.scratch("test", (4, 5), np.float32) is a
-    assert _scratch.scratch("test", (4, 5), np.float64) is not a
-    assert _scratch.scratch_bytes() == 4 * 5 * 4 + 4 * 5 * 8
-    monkeypatch.setattr(_scratch, "LIMIT_BYTES", 200)
-    _scratch.scratch("big", (30,), np.float32)  # would exceed the limit: cache emptied
-    assert _scratch.scratch_bytes() == 120
+    monkeypatch.setattr(_scratch, "SMALLEST", 0)  # cache even these small arrays
+    a = _scratch.recycled((64, 64), np.float32)
+    address = a.__array_interface__["data"][0]
+    b = _scratch.recycled((64, 64), np.float32)
+    assert not np.shares_memory(a, b)  # a is still in use
+    view = a.T[1:]
+    del a
+    c = _scratch.recycled((64, 64), np.float32)
+    assert not np.shares_memory(c, view) and not np.shares_memory(c, b)  # a view lives
+    del view
+    d = _scratch.recycled((32, 100), np.float32)  # another shape, ≥ half: a's block
+    assert d.__array_interface__["data"][0] == address
+    assert d.flags.c_contiguous and d.dtype == np.float32 and d.shape == (32, 100)
+    held = _scratch.scratch_bytes()
+    assert held == 3 * 64 * 64 * 4
+    monkeypatch.setattr(_scratch, "LIMIT_BYTES", held)
+    del b, c
+    e = _scratch.recycled((100, 100), np.float32)  # too big for any block: free ones go
+    assert e.shape == (100, 100) and _scratch.scratch_bytes() <= held
+    t = _scratch.recycled_like(np.empty((3, 4, 5), np.float32).transpose(2, 0, 1))
+    assert t.shape == (5, 3, 4) and t.strides == (4, 80, 20)  # the same memory order
+    monkeypatch.setattr(_scratch, "SMALLEST", 2**18)
+    assert _scratch.recycled((10,), np.float32).base is None  # small: plain new arrays
     _scratch.release_scratch()
     assert _scratch.scratch_bytes() == 0
 
