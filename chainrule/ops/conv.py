@@ -12,6 +12,10 @@ they were copied from (a pixel inside several windows collects several gradients
 
 How it is made fast (NumPy only; no Python loop over output positions or samples):
 
+* conv2d computes with one of three algorithms, chosen per layer by a measured rule:
+  plain im2col, im2col in cache-sized bands of output rows, or Winograd's F(2×2, 3×3)
+  (see "algorithms" below, ``_winograd.py`` and docs/convolution.md); large arrays
+  reuse memory through ``_scratch.py``, so a training step does not page-fault.
 * im2col is one copy of a ``sliding_window_view`` (a strided view of all windows);
   col2im and the pools loop only over the kh·kw kernel taps, each step one
   vectorised slice of the whole batch.
