@@ -116,18 +116,34 @@ def _linear(g: _Graph, fn: nn.Linear, names: list[str]) -> str:
     return g.node("Add", [y, names[2]]) if len(names) == 3 else y
 
 
-def _conv(g: _Graph, fn: conv.Conv2d, names: list[str]) -> str:
+def _window(fn: Any) -> dict[str, list[int]]:
+    """The ONNX attributes of a convolution's or pool's window (ONNX pads are
+    [top, left, bottom, right]; chainrule's padding is the same on both sides)."""
     w = fn.window
-    return g.node("Conv", names, kernel_shape=list(w.kernel), strides=list(w.stride),
-                  pads=list(w.padding) * 2, dilations=list(w.dilation), group=fn.groups)
+    if len(w.padding) != 2:
+        raise UnsupportedOperationError(
+            f"ONNX export writes padding that is the same on both sides of each axis; "
+            f"{type(fn).__name__} has padding {w.padding}")
+    return dict(kernel_shape=list(w.kernel), strides=list(w.stride),
+                pads=list(w.padding) * 2, dilations=list(w.dilation))
 
 
-def _pool(op_type: str, **extra: Any) -> Writer:
-    def write(g: _Graph, fn: Any, names: list[str]) -> str:
-        w = fn.window
-        return g.node(op_type, names, kernel_shape=list(w.kernel), strides=list(w.stride),
-                      pads=list(w.padding) * 2, **extra)
-    return write
+def _conv(g: _Graph, fn: conv.Conv2d, names: list[str]) -> str:
+    return g.node("Conv", names, group=fn.groups, **_window(fn))
+
+
+def _max_pool(g: _Graph, fn: conv.MaxPool2d, names: list[str]) -> str:
+    return g.node("MaxPool", names, ceil_mode=int(getattr(fn, "ceil_mode", False)),
+                  **_window(fn))
+
+
+def _avg_pool(g: _Graph, fn: conv.AvgPool2d, names: list[str]) -> str:
+    window = _window(fn)
+    if window.pop("dilations") != [1, 1]:  # (AveragePool has dilations from opset 19 only)
+        raise UnsupportedOperationError("ONNX export writes avg_pool2d without dilation")
+    # padding counts as zeros in the mean unless the operation says otherwise
+    return g.node("AveragePool", names, ceil_mode=int(getattr(fn, "ceil_mode", False)),
+                  count_include_pad=int(getattr(fn, "count_include_pad", True)), **window)
 
 
 def _normalize(g: _Graph, fn: normalization.Normalize, names: list[str]) -> str:
@@ -170,8 +186,8 @@ def _plain(op_type: str) -> Writer:
 WRITERS: dict[type[Function], Writer] = {
     nn.Linear: _linear,
     conv.Conv2d: _conv,
-    conv.MaxPool2d: _pool("MaxPool"),
-    conv.AvgPool2d: _pool("AveragePool", count_include_pad=1),
+    conv.MaxPool2d: _max_pool,
+    conv.AvgPool2d: _avg_pool,
     normalization.Normalize: _normalize,
     shape.Reshape: _reshape,
     shape.Transpose: lambda g, fn, names: g.node("Transpose", names, perm=list(fn.axes)),
