@@ -62,11 +62,11 @@ MODELS = {
     "MLP-batch-norm-dropout": (lambda: nn.MLP([12, 9, 4], batch_norm=True, dropout=0.5, seed=0),
                                lambda rng, n: rng.standard_normal((n, 12)).astype(np.float32)),
     "convnet-batch-norm-avg-pool": (
-        lambda: nn.Sequential(nn.Conv2d(3, 4, 3, padding=1, seed=0), nn.BatchNorm2d(4),
-                              nn.ReLU(), nn.AvgPool2d(3, 2, 1), nn.Conv2d(4, 5, (3, 2), stride=(1, 2),
-                                                                    dilation=(2, 1), seed=1),
-                              nn.MaxPool2d(2, padding=1), nn.Dropout(0.3), nn.Flatten(),
-                              nn.Linear(5 * 2 * 2, 3, seed=2), nn.Softmax()),
+        lambda: nn.Sequential(
+            nn.Conv2d(3, 4, 3, padding=1, seed=0), nn.BatchNorm2d(4), nn.ReLU(),
+            nn.AvgPool2d(3, 2, 1), nn.Conv2d(4, 5, (3, 2), stride=(1, 2), dilation=(2, 1), seed=1),
+            nn.MaxPool2d(2, padding=1), nn.Dropout(0.3), nn.Flatten(),
+            nn.Linear(5 * 2 * 2, 3, seed=2), nn.Softmax()),
         lambda rng, n: images(rng, n, (3, 14, 14))),
 }
 
