@@ -89,3 +89,27 @@ def test_every_readme_block_runs_on_its_own(index, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MPLBACKEND", "Agg")
     exec(compile(block, f"README.md block {index + 1}", "exec"), {"__name__": "readme"})
+
+
+def test_the_readme_pictures_come_from_the_commands_it_shows():
+    """docs/make_pictures.py draws the README's MNIST pictures (learning curve,
+    misclassified digits, SimpleConvNet's filters) by running the README's own commands,
+    at the command line's default of one BLAS thread, which makes them repeat exactly."""
+    import re
+
+    from chainrule.cli import main
+
+    spec = importlib.util.spec_from_file_location("make_pictures",
+                                                  ROOT / "docs" / "make_pictures.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    text = README.read_text(encoding="utf-8")
+    shown = set(re.findall(r"^chainrule (.+)$", text, re.M))  # lines of bash blocks
+    shown |= set(re.findall(r"`chainrule ([^`]+)`", text))  # and inline in the prose
+    threads = next(p for p in main.params if p.name == "threads")
+    assert threads.default == "1"
+    for name in tool.README_COMMANDS:
+        run = " ".join(tool.command(name, "~/data/mnist", Path("runs")))
+        assert run in shown or f"--threads 1 {run}" in shown, (name, run)
+    for picture in ("learning_curve.png", "misclassified.png", "conv_filters.png"):
+        assert f"(docs/images/{picture})" in text and picture in tool.__doc__
