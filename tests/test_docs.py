@@ -113,3 +113,12 @@ def test_the_readme_pictures_come_from_the_commands_it_shows():
         assert run in shown or f"--threads 1 {run}" in shown, (name, run)
     for picture in ("learning_curve.png", "misclassified.png", "conv_filters.png"):
         assert f"(docs/images/{picture})" in text and picture in tool.__doc__
+
+
+def test_the_readme_names_graphviz_as_an_optional_system_package():
+    """`chainrule graph` needs Graphviz's dot for pictures; the README says it is an
+    optional system package, how to install it, and what happens without it."""
+    text = " ".join(README.read_text(encoding="utf-8").split())
+    assert "Graphviz, an optional system package" in text
+    assert "apt install graphviz" in text and "brew install graphviz" in text
+    assert "without it the DOT text is written" in text and "(exit status 1)" in text
