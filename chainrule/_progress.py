@@ -1,5 +1,6 @@
 """One progress bar for all long work (training, experiments, gradient checks,
-evaluation): tqdm on stderr when it is a terminal, nothing when it is piped.
+evaluation, downloading and parsing datasets): tqdm on stderr when it is a terminal,
+nothing when it is piped.
 
 ``showing_progress(True/False)`` forces it on or off for everything run inside it (the
 command line's ``--progress/--no-progress``), so that work nested deep in a library
@@ -56,12 +57,13 @@ class _NoBar:
 
 
 def progress_bar(total: int | None, desc: str, unit: str = "it",
-                 enabled: bool | None = None) -> Any:
+                 enabled: bool | None = None, unit_scale: bool = False) -> Any:
     """A tqdm bar on stderr (closed with ``close()`` or a ``with`` block), or one that
-    does nothing when progress is off (see ``progress_enabled``)."""
+    does nothing when progress is off (see ``progress_enabled``). ``unit_scale`` counts
+    in thousands and millions of ``unit`` (kB, MB of a download counted in bytes)."""
     if not progress_enabled(enabled):
         return _NoBar()
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=desc, unit=unit, leave=False, dynamic_ncols=True,
-                file=sys.stderr)
+                file=sys.stderr, unit_scale=unit_scale)

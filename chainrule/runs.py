@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from chainrule._progress import progress_bar
+
 #: Datasets of labelled samples (classification), of running text (language models) and
 #: of questions with answers (sequence to sequence).
 CLASSIFICATION_DATASETS = ("digits", "mnist", "fashion-mnist", "spiral", "xor")
@@ -292,10 +294,17 @@ def build_seq2seq(config: RunConfig, vocab_size: int) -> Any:
 
 
 def answer_questions(model: Any, questions: np.ndarray, start_id: int, length: int,
-                     batch_size: int = 1000) -> np.ndarray:
-    """The model's greedy answers (N, length) to ``questions`` (N, Tq), a batch at a time."""
-    return np.concatenate([model.generate(questions[i:i + batch_size], start_id, length)
-                           for i in range(0, len(questions), batch_size)])
+                     batch_size: int = 1000, progress: bool | None = False) -> np.ndarray:
+    """The model's greedy answers (N, length) to ``questions`` (N, Tq), a batch at a time;
+    a bar on a terminal with ``progress=None`` (none by default: training calls it every
+    epoch)."""
+    starts = range(0, len(questions), batch_size)
+    answers = []
+    with progress_bar(len(starts), "answering", "batch", progress) as bar:
+        for i in starts:
+            answers.append(model.generate(questions[i:i + batch_size], start_id, length))
+            bar.update(1)
+    return np.concatenate(answers)
 
 
 @dataclass

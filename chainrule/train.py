@@ -272,15 +272,21 @@ def evaluate(model: Any, loader: Iterable[Any], loss_fn: Callable[..., Tensor] |
     return result
 
 
-def predict(model: Any, inputs: Any, batch_size: int = 1000) -> np.ndarray:
-    """The model's outputs for ``inputs`` (an array or Tensor), in eval mode, batched."""
+def predict(model: Any, inputs: Any, batch_size: int = 1000,
+            progress: bool | None = False) -> np.ndarray:
+    """The model's outputs for ``inputs`` (an array or Tensor), in eval mode, batched.
+    No bar by default (it is called inside training loops); ``progress=None`` shows one
+    on a terminal (``chainrule eval`` of a convnet takes a while)."""
     data = inputs.data if isinstance(inputs, Tensor) else np.asarray(inputs)
     was_training = getattr(model, "training", False)
     _set_mode(model, False)
+    starts = range(0, len(data), batch_size)
     try:
-        with no_grad():
-            outputs = [_forward(model, [Tensor(data[i:i + batch_size])]).data
-                       for i in range(0, len(data), batch_size)]
+        with no_grad(), progress_bar(len(starts), "predicting", "batch", progress) as bar:
+            outputs = []
+            for i in starts:
+                outputs.append(_forward(model, [Tensor(data[i:i + batch_size])]).data)
+                bar.update(1)
     finally:
         _set_mode(model, was_training)
     return np.concatenate(outputs) if outputs else np.empty((0,))

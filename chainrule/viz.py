@@ -82,6 +82,10 @@ _STYLE = {  # how each kind of node looks
 }
 
 
+#: Space between a node's label and its border, in inches (horizontal, vertical).
+NODE_MARGIN = "0.22,0.11"
+
+
 def _quote(text: str) -> str:
     """A DOT string: quotes and backslashes escaped, lines separated by ``\\n``."""
     escaped = text.replace("\\", "\\\\").replace('"', '\\"')
@@ -121,7 +125,10 @@ def _dot(nodes: list[Node], output: int, title: str, values: bool, grads: bool,
              "  rankdir=LR;",
              '  graph [fontname="Helvetica", fontsize=12, labelloc=t, ordering=in, '
              f"label={_quote(title)}];",
-             '  node [fontname="Helvetica", fontsize=11];',
+             # Boxes grow to fit their labels (no fixedsize). The margin is twice
+             # Graphviz's default (0.11, 0.055 in): a viewer whose font is wider than
+             # the one dot measured with, or a rounded corner, then still fits the text.
+             f'  node [fontname="Helvetica", fontsize=11, margin="{NODE_MARGIN}"];',
              '  edge [fontname="Helvetica", fontsize=10];']
     for node in nodes:
         style = _STYLE[node.kind]

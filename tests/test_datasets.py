@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 
 import chainrule.datasets.mnist_format as mnist_module
+from chainrule._progress import showing_progress
 from chainrule.datasets import (
     DIGITS_CLASSES,
     FASHION_MNIST_CLASSES,
@@ -553,3 +554,37 @@ def test_sine() -> None:
     assert 0.05 < np.std(noisy - np.sin(x)) < 0.15
     with pytest.raises(ValueError, match="noise"):
         sine(noise=-1)
+
+
+# --------------------------------------------------------------------------- progress
+@needs_mnist
+def test_the_first_read_of_a_split_shows_a_bar_the_cached_one_none(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Checking and parsing the IDX files shows a bar (when bars show: a terminal, or
+    --progress); loading the parsed copy afterwards is quick and shows none."""
+    with showing_progress(True):
+        mnist("test", data_dir=MNIST_DIR)
+        first = capsys.readouterr().err
+        mnist("test", data_dir=MNIST_DIR)
+        again = capsys.readouterr().err
+    assert "checking MNIST test" in first and "%|" in first, first
+    assert again == ""
+
+
+def test_a_download_shows_its_bytes_unless_quiet(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    content = np.random.default_rng(0).bytes(300_000)
+    (mirror / "data.bin").write_bytes(content)
+    md5 = hashlib.md5(content).hexdigest()
+    with showing_progress(True):
+        download_file("data.bin", [mirror.as_uri()], md5, tmp_path / "shown")
+        shown = capsys.readouterr().err
+        download_file("data.bin", [mirror.as_uri()], md5, tmp_path / "quiet", quiet=True)
+        quiet = capsys.readouterr().err
+    download_file("data.bin", [mirror.as_uri()], md5, tmp_path / "piped")
+    piped = capsys.readouterr().err  # stderr is not a terminal here
+    assert "data.bin" in shown and "%|" in shown and "300k" in shown, shown  # 300kB
+    assert (tmp_path / "shown" / "data.bin").read_bytes() == content
+    assert "%|" not in quiet and "%|" not in piped

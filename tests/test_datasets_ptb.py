@@ -221,3 +221,15 @@ def test_download_md5_mismatch_is_reported(tmp_path: Path, isolated_cache: Path,
                        match=r"(?s)Downloading failed.*ptb\.test\.txt.*MD5 mismatch"):
         ptb("train")
     assert not (isolated_cache / "ptb" / "ptb.test.txt").exists()
+
+
+def test_parsing_shows_a_bar_loading_the_parsed_copy_none(capsys):
+    from chainrule._progress import showing_progress
+
+    with showing_progress(True):
+        ptb("test", data_dir=PTB_DIR)
+        first = capsys.readouterr().err
+        ptb("test", data_dir=PTB_DIR)
+        again = capsys.readouterr().err
+    assert "checking the Penn Treebank" in first and "%|" in first, first
+    assert again == ""

@@ -89,3 +89,61 @@ def test_every_readme_block_runs_on_its_own(index, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MPLBACKEND", "Agg")
     exec(compile(block, f"README.md block {index + 1}", "exec"), {"__name__": "readme"})
+
+
+OPERATORS = ROOT / "docs" / "operators.md"
+
+
+def test_the_operator_reference_is_up_to_date():
+    """docs/operators.md is exactly what docs/update_docs.py renders from the operations
+    and their table of cases: a new operation, or a changed rule, formula, domain,
+    special point or case, makes it stale."""
+    pages = _update_docs().generated_pages()
+    assert OPERATORS in pages
+    expected = pages[OPERATORS]()
+    shown = OPERATORS.read_text(encoding="utf-8") if OPERATORS.exists() else ""
+    if shown != expected:
+        new, old = expected.splitlines(), shown.splitlines()
+        line = next((i for i, (a, b) in enumerate(zip(new, old)) if a != b),
+                    min(len(new), len(old)))
+        pytest.fail(f"docs/operators.md is stale from line {line + 1}: it shows "
+                    f"{old[line] if line < len(old) else '(nothing)'!r}, the operations give "
+                    f"{new[line] if line < len(new) else '(nothing)'!r}; run "
+                    "`python docs/update_docs.py` and commit the page")
+
+
+def test_the_readme_links_the_operator_reference():
+    assert "docs/operators.md" in README.read_text(encoding="utf-8")
+
+
+def test_the_readme_pictures_come_from_the_commands_it_shows():
+    """docs/make_pictures.py draws the README's MNIST pictures (learning curve,
+    misclassified digits, SimpleConvNet's filters) by running the README's own commands,
+    at the command line's default of one BLAS thread, which makes them repeat exactly."""
+    import re
+
+    from chainrule.cli import main
+
+    spec = importlib.util.spec_from_file_location("make_pictures",
+                                                  ROOT / "docs" / "make_pictures.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    text = README.read_text(encoding="utf-8")
+    shown = set(re.findall(r"^chainrule (.+)$", text, re.M))  # lines of bash blocks
+    shown |= set(re.findall(r"`chainrule ([^`]+)`", text))  # and inline in the prose
+    threads = next(p for p in main.params if p.name == "threads")
+    assert threads.default == "1"
+    for name in tool.README_COMMANDS:
+        run = " ".join(tool.command(name, "~/data/mnist", Path("runs")))
+        assert run in shown or f"--threads 1 {run}" in shown, (name, run)
+    for picture in ("learning_curve.png", "misclassified.png", "conv_filters.png"):
+        assert f"(docs/images/{picture})" in text and picture in tool.__doc__
+
+
+def test_the_readme_names_graphviz_as_an_optional_system_package():
+    """`chainrule graph` needs Graphviz's dot for pictures; the README says it is an
+    optional system package, how to install it, and what happens without it."""
+    text = " ".join(README.read_text(encoding="utf-8").split())
+    assert "Graphviz, an optional system package" in text
+    assert "apt install graphviz" in text and "brew install graphviz" in text
+    assert "without it the DOT text is written" in text and "(exit status 1)" in text

@@ -122,6 +122,34 @@ def test_labels_are_escaped():
     assert len(nodes) == 3
 
 
+_GRAPHVIZ_MARGIN = (0.11, 0.055)  # Graphviz's default space around a node's label, in
+
+
+@pytest.mark.parametrize("picture", ["trace", "tensor", "model"])
+def test_boxes_grow_to_fit_their_labels_with_room_to_spare(picture):
+    """No label is clipped by its box: every node is a shape that Graphviz sizes to its
+    label (no fixedsize, width or height), with twice the default margin around it, so a
+    viewer's wider font or a rounded corner still leaves the text inside."""
+    x = Tensor(np.linspace(-1, 1, 6).reshape(2, 3), requires_grad=True, name="x")
+    dot = {"trace": lambda: to_dot(explain(shopping_example())),
+           "tensor": lambda: to_dot((x * x).sum()),
+           "model": lambda: model_graph(nn.TwoLayerNet(4, 3, 2, seed=0),
+                                        np.zeros((1, 4))).source}[picture]()
+    defaults = re.search(r"^\s*node \[(.*)\];$", dot, re.M)
+    assert defaults is not None, dot
+    margin = re.search(r'margin="([\d.]+),([\d.]+)"', defaults.group(1))
+    assert margin is not None, defaults.group(1)
+    assert float(margin.group(1)) >= 2 * _GRAPHVIZ_MARGIN[0]
+    assert float(margin.group(2)) >= 2 * _GRAPHVIZ_MARGIN[1]
+    nodes = [attrs for _, _, attrs in _NODE.findall(dot)]
+    assert nodes
+    for attrs in nodes:
+        assert re.search(r"shape=(box|box3d)\b", attrs), attrs
+        # nothing fixes the size or overrides the margin (penwidth is the border)
+        assert not re.search(r"\b(fixedsize|width|height|margin)=", attrs), attrs
+    assert "fixedsize" not in dot
+
+
 def test_dot_errors():
     total = shopping_example()
     total.backward()

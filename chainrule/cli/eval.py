@@ -92,7 +92,7 @@ def command(run_dir: Path, data_dir: str | None, data_file: str | None,
         raise data_error(error) from None
     load_weights(net, run_dir, config)
 
-    predicted = predict(net, data.x_test).argmax(axis=-1)
+    predicted = predict(net, data.x_test, progress=None).argmax(axis=-1)
     n_classes = len(data.class_names)
     matrix = confusion_matrix(predicted, data.y_test, n_classes)
     correct = int(np.trace(matrix))
@@ -147,7 +147,8 @@ def _evaluate_seq2seq(run_dir: Path, config: RunConfig) -> None:
                                    f"{run_dir}/vocabulary.json: not the data of this run")
     net = build_seq2seq(config, len(vocabulary))
     load_weights(net, run_dir, config)
-    guesses = answer_questions(net, data.x_test, data.start_id, data.t_test.shape[1] - 1)
+    guesses = answer_questions(net, data.x_test, data.start_id, data.t_test.shape[1] - 1,
+                               progress=None)
     correct = int((guesses == data.t_test[:, 1:]).all(axis=1).sum())
     click.echo(f"{config.model}{' (peeky)' if config.peeky else ''} on {config.dataset} "
                f"({net.num_parameters():,} parameters) from {run_dir}")

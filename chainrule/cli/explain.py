@@ -9,6 +9,7 @@ minus, parentheses and a few functions are accepted: nothing is ever ``eval``-ed
 from __future__ import annotations
 
 import ast
+import itertools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -17,7 +18,7 @@ import click
 import numpy as np
 
 import chainrule.functional as F
-from chainrule.explain import explain, reset_labels, shopping_example
+from chainrule.explain import explain, reset_labels, shopping_example, snapshot
 from chainrule.tensor import Tensor
 
 # The functions an expression may call, each with one argument.
@@ -43,6 +44,9 @@ _OPERATOR_NAMES: dict[type, str] = {
     ast.IsNot: "'is not'", ast.In: "'in'", ast.NotIn: "'not in'",
 }
 MAX_LENGTH = 1000
+#: What the expression's value is called in the trace: the first of these that is not
+#: one of its variables (then f_1, f_2, ...).
+OUTPUT_NAMES = ("f", "result", "output")
 #: How deeply operations may nest (``-(-(-a))`` is 3 deep): the evaluation, the trace
 #: and the drawing all recurse through the graph.
 MAX_DEPTH = 600
@@ -174,8 +178,29 @@ def build_expression(text: str, values: dict[str, float]) -> Tensor:
     with np.errstate(all="ignore"):  # log(-1) is nan, 1/0 is inf: shown, not warned about
         result = _evaluate(tree.body, variables)
     if result.creator is not None:
-        result.name = "result" if "f" in names else "f"
+        result.name = _output_name(names)
+        _refuse_names_of_intermediates(result, names)
     return result
+
+
+def _output_name(names: set[str]) -> str:
+    """The first of ``OUTPUT_NAMES`` (then ``f_1``, ``f_2``, ...) that no variable has, so
+    that the output and a variable never share a name in the trace."""
+    numbered = (f"f_{number}" for number in itertools.count(1))
+    return next(n for n in itertools.chain(OUTPUT_NAMES, numbered) if n not in names)
+
+
+def _refuse_names_of_intermediates(result: Tensor, names: set[str]) -> None:
+    """A variable called like the automatic name of an intermediate result (``mul_1``)
+    would make two rows of the trace read the same: refuse it, saying why. The names are
+    given here, in the order ``explain`` gives them, and kept for it."""
+    nodes, _ = snapshot(result)
+    for node in nodes:
+        if node.kind == "op" and node.label in names:
+            raise click.BadParameter(
+                f"{node.label!r} is the name chainrule gives an intermediate result "
+                f"(here {node.expression}), so it cannot also name a variable; rename "
+                f"the variable (e.g. {node.label.replace('_', '')})", param_hint="--expr")
 
 
 def expression_options(command: Callable[..., Any]) -> Callable[..., Any]:

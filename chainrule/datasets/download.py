@@ -14,6 +14,8 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
+from chainrule._progress import progress_bar
+
 from ._files import atomic_writer
 from .errors import DownloadError
 
@@ -26,17 +28,23 @@ _USER_AGENT = "chainrule-datasets/0.1 (Python urllib)"
 _log = logging.getLogger("chainrule.datasets")
 
 
-def _fetch(url: str, out: object, timeout: float) -> str:
-    """Copy ``url`` into the open binary file ``out``; return the data's MD5 hex digest."""
+def _fetch(url: str, out: object, timeout: float, quiet: bool = False) -> str:
+    """Copy ``url`` into the open binary file ``out``; return the data's MD5 hex digest.
+    A bar counts the bytes on a terminal (``chainrule._progress``), none when ``quiet``."""
     import urllib.request  # here, not at the top: it pulls in http, ssl and email (~20 ms)
 
     # MD5 is fine here: it checks integrity against the published sums, not security.
     md5 = hashlib.md5(usedforsecurity=False)
     request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
     with urllib.request.urlopen(request, timeout=timeout) as response:
-        while chunk := response.read(_CHUNK):
-            md5.update(chunk)
-            out.write(chunk)  # type: ignore[attr-defined]
+        size = response.headers.get("Content-Length")
+        with progress_bar(int(size) if size and size.isdigit() else None,
+                          url.rsplit("/", 1)[-1], "B", False if quiet else None,
+                          unit_scale=True) as bar:
+            while chunk := response.read(_CHUNK):
+                md5.update(chunk)
+                out.write(chunk)  # type: ignore[attr-defined]
+                bar.update(len(chunk))
     return md5.hexdigest()
 
 
@@ -50,7 +58,8 @@ def download_file(filename: str, mirrors: Sequence[str], md5: str, folder: Path 
         md5: the published MD5 hex digest of the file.
         folder: where the file goes (created if needed).
         timeout: seconds per network operation; ``DOWNLOAD_TIMEOUT`` by default.
-        quiet: do not print progress lines to stderr.
+        quiet: do not report the download on stderr (a log line per mirror tried,
+            and on a terminal a bar of the bytes received).
 
     Returns:
         The path of the downloaded file.
@@ -70,7 +79,7 @@ def download_file(filename: str, mirrors: Sequence[str], md5: str, folder: Path 
         try:
             # A mismatch raises inside the ``with``, so atomic_writer discards the file.
             with atomic_writer(destination) as out:
-                digest = _fetch(url, out, timeout)
+                digest = _fetch(url, out, timeout, quiet)
                 if digest != md5:
                     raise DownloadError(f"MD5 mismatch: got {digest}, expected {md5}")
             return destination

@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from chainrule._progress import progress_bar
+
 from ._files import parsed_cache_path, read_maybe_gzipped, read_npz, write_npz
 from ._locate import DatasetSource, locate
 from .errors import CorruptFileError
@@ -158,14 +160,18 @@ def _load_split(spec: IdxDatasetSpec, split: str, data_dir: str | os.PathLike | 
     if cached is not None:
         return cached
 
-    if spec.raw_sha256 is None:  # no checksum of the content: check the files as published
-        for source in sources:
-            _check_published_file(spec, source)
-    checksums = spec.raw_sha256 or {}
-    image_name, label_name = SPLIT_FILES[split]
-    images = read_idx(sources[0], IMAGES_MAGIC, (count, IMAGE_SIDE, IMAGE_SIDE),
-                      checksums.get(image_name))
-    labels = read_idx(sources[1], LABELS_MAGIC, (count,), checksums.get(label_name))
+    # the first read of a split takes seconds on a busy machine: a bar on a terminal
+    with progress_bar(len(sources), f"checking {spec.title} {split}", "file") as bar:
+        if spec.raw_sha256 is None:  # no checksum of the content: check them as published
+            for source in sources:
+                _check_published_file(spec, source)
+        checksums = spec.raw_sha256 or {}
+        image_name, label_name = SPLIT_FILES[split]
+        images = read_idx(sources[0], IMAGES_MAGIC, (count, IMAGE_SIDE, IMAGE_SIDE),
+                          checksums.get(image_name))
+        bar.update(1)
+        labels = read_idx(sources[1], LABELS_MAGIC, (count,), checksums.get(label_name))
+        bar.update(1)
     if labels.max() >= NUM_CLASSES:
         raise CorruptFileError(sources[1], f"holds label {labels.max()}, expected 0 to 9")
     write_npz(npz_path, {"images": images, "labels": labels})

@@ -23,6 +23,8 @@ import os
 
 import numpy as np
 
+from chainrule._progress import progress_bar
+
 from ._files import parsed_cache_path, read_npz, write_npz
 from ._locate import DatasetSource, locate
 from .text import EOS, UNK, Vocabulary, read_text, tokenize
@@ -72,10 +74,12 @@ def _valid_cache(cached: dict[str, np.ndarray] | None) -> dict[str, np.ndarray] 
 
 def _parse(sources: tuple[os.PathLike, ...]) -> dict[str, np.ndarray]:
     """Check, tokenise and number the three files (train first: it fixes the ids)."""
-    token_lists = {
-        split: tokenize(read_text(path, md5=PTB.md5[PTB_FILES[split]]), eos=EOS)
-        for split, path in zip(PTB_SPLITS, sources, strict=True)
-    }
+    token_lists = {}
+    with progress_bar(len(sources), "checking the Penn Treebank", "file") as bar:
+        for split, path in zip(PTB_SPLITS, sources, strict=True):
+            token_lists[split] = tokenize(read_text(path, md5=PTB.md5[PTB_FILES[split]]),
+                                          eos=EOS)
+            bar.update(1)
     vocabulary = Vocabulary(token_lists["train"], unk=UNK)
     arrays = {split: vocabulary.encode(tokens) for split, tokens in token_lists.items()}
     arrays["words"] = np.array(vocabulary.id_to_word)

@@ -429,6 +429,9 @@ class Conv2d(Function):
 
     rule = "dx = conv2d(pad(g), flip(W)ᵀ) (or col2im(Wᵀ·g)), dW = g·im2col(x)ᵀ, " \
            "db = Σ_(n,h,w) g"
+    formula = ("y = W ⋆ x + b, cross-correlation of NCHW images (stride, padding, dilation, "
+               "groups), computed as W·im2col(x) + b or by Winograd's F(2×2, 3×3)")
+    domain = "the kernel fits in the padded input"
 
     def __init__(self, window: Window, groups: int) -> None:
         self.window, self.groups = window, groups
@@ -460,6 +463,8 @@ class Conv2dInputGrad(Function):
     """
 
     rule = "d/dg = conv2d(h, W), d/dW = weight-gradient(h, g) for upstream h"
+    formula = ("dx = the transposed convolution of g (a convolution's input gradient): "
+               "conv2d(pad(g), flip(W)ᵀ) for stride 1, col2im(Wᵀ·g) otherwise")
 
     def __init__(self, window: Window, groups: int, input_shape: tuple[int, ...]) -> None:
         self.window, self.groups, self.input_shape = window, groups, input_shape
@@ -483,6 +488,7 @@ class Conv2dWeightGrad(Function):
     """
 
     rule = "d/dx = conv-transpose(g, H), d/dg = conv2d(x, H) for upstream H"
+    formula = "dW = g·im2col(x)ᵀ (a convolution's weight gradient)"
 
     def __init__(self, window: Window, groups: int, weight_shape: tuple[int, ...],
                  padded: np.ndarray | None = None) -> None:
@@ -509,6 +515,7 @@ class Im2Col(Function):
 
     rule = "each pixel is copied into the rows of its windows: dx adds those rows' " \
            "gradients back (col2im)"
+    formula = "every kh×kw receptive field of x as a row: (N·OH·OW, C·kh·kw)"
 
     def __init__(self, window: Window) -> None:
         self.window = window
@@ -530,6 +537,7 @@ class Col2Im(Function):
 
     rule = "each row was added onto its window's pixels: d(row) reads the gradient " \
            "there (im2col)"
+    formula = "every row added back onto the pixels of its window: (N, C, H, W)"
 
     def __init__(self, window: Window, input_shape: tuple[int, ...]) -> None:
         self.window, self.input_shape = window, input_shape
@@ -551,6 +559,7 @@ class PoolSelect(Function):
     linear operation behind max-pooling once the maxima are known."""
 
     rule = "y = x at each window's chosen pixel: dx = g at those pixels, 0 elsewhere"
+    formula = "y = x at a fixed chosen pixel of each window"
 
     def __init__(self, window: Window, winners: np.ndarray | None) -> None:
         self.window, self.winners = window, winners
@@ -572,6 +581,9 @@ class MaxPool2d(PoolSelect):
     of the window in row-major order (as in PyTorch), never split."""
 
     rule = "d max/dxᵢ = 1 for the window's first maximum (row-major), 0 elsewhere"
+    formula = "y = the maximum of each window"
+    special = ("ties: the gradient goes to the first maximum in row-major order, never split (as "
+               "torch); padding never wins")
 
     def __init__(self, window: Window) -> None:
         super().__init__(window, None)
@@ -599,6 +611,7 @@ class PoolScatter(Function):
     """Add each window's gradient to the pixel at its chosen tap (max-pool's backward)."""
 
     rule = "adds g to each window's chosen pixel: d/dg reads the upstream gradient there"
+    formula = "dx = g added to the chosen pixel of each window (max-pool's backward)"
 
     def __init__(self, window: Window, winners: np.ndarray,
                  input_shape: tuple[int, ...]) -> None:
@@ -619,6 +632,8 @@ class AvgPool2d(Function):
     ``count_include_pad=True``), so every window is divided by kh·kw."""
 
     rule = "y = Σ_window x / (kh·kw): dx = g/(kh·kw) added to every pixel of the window"
+    formula = "y = the mean of each kh×kw window"
+    special = "zero padding counts in the mean (torch's count_include_pad=True)"
 
     def __init__(self, window: Window) -> None:
         self.window = window
@@ -640,6 +655,7 @@ class AvgPoolScatter(Function):
     """Spread each window's gradient evenly over its pixels (avg-pool's backward)."""
 
     rule = "adds g/(kh·kw) to every pixel of the window: d/dg is avg_pool2d"
+    formula = "dx = g/(kh·kw) added to every pixel of each window (avg-pool's backward)"
 
     def __init__(self, window: Window, input_shape: tuple[int, ...]) -> None:
         self.window, self.input_shape = window, input_shape

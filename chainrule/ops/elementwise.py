@@ -25,6 +25,7 @@ def _constant(array: np.ndarray) -> Tensor:
 
 class Exp(Function):
     rule = "d(eˣ)/dx = eˣ = y"
+    formula = "y = eˣ"
 
     def forward(self, x):
         return np.exp(x)
@@ -35,6 +36,8 @@ class Exp(Function):
 
 class Log(Function):
     rule = "d(ln x)/dx = 1/x"
+    formula = "y = ln x"
+    domain = "x > 0"
 
     def forward(self, x):
         return np.log(x)
@@ -45,6 +48,8 @@ class Log(Function):
 
 class Sqrt(Function):
     rule = "d(√x)/dx = 1/(2√x) = 1/(2y)"
+    formula = "y = √x"
+    domain = "x ≥ 0 (the gradient is infinite at 0)"
 
     def forward(self, x):
         return np.sqrt(x)
@@ -55,6 +60,8 @@ class Sqrt(Function):
 
 class Abs(Function):
     rule = "d|x|/dx = sign(x) (0 at x = 0)"
+    formula = "y = |x|"
+    special = "x = 0: kink; gradient 0 by convention (sign 0 = 0, as torch)"
 
     def forward(self, x):
         return np.abs(x)
@@ -65,6 +72,7 @@ class Abs(Function):
 
 class Sin(Function):
     rule = "d(sin x)/dx = cos x"
+    formula = "y = sin x"
 
     def forward(self, x):
         return np.sin(x)
@@ -75,6 +83,7 @@ class Sin(Function):
 
 class Cos(Function):
     rule = "d(cos x)/dx = -sin x"
+    formula = "y = cos x"
 
     def forward(self, x):
         return np.cos(x)
@@ -85,6 +94,7 @@ class Cos(Function):
 
 class Tanh(Function):
     rule = "d(tanh x)/dx = 1 - tanh²x = 1 - y²"
+    formula = "y = tanh x"
 
     def forward(self, x):
         return np.tanh(x)
@@ -103,6 +113,7 @@ def stable_sigmoid(x: np.ndarray) -> np.ndarray:
 
 class Sigmoid(Function):
     rule = "dσ(x)/dx = σ(x)(1 - σ(x)) = y(1 - y)"
+    formula = "y = σ(x) = 1/(1 + e⁻ˣ), computed without overflow"
 
     def forward(self, x):
         return stable_sigmoid(x)
@@ -114,12 +125,14 @@ class Sigmoid(Function):
 
 class ReLU(Function):
     rule = "d relu(x)/dx = 1 if x > 0 else 0"
+    formula = "y = max(x, 0)"
+    special = "x = 0: kink; gradient 0 by convention (as torch)"
 
     def forward(self, x):
         # NumPy's maximum with a scalar operand takes a loop about twice as slow as with
         # an array of zeros. Beyond a few hundred kB, reading the zeros costs more than
         # it saves (measured: 3.4 -> 1.9 µs for 100×50; 1.4 -> 2.7 ms for 100×30×24×24)
-        # Large outputs reuse the memory of dead ones of the same shape (no page faults).
+        # Large outputs reuse the memory of dead arrays (ops/_scratch.py: no page faults).
         if x.size <= 1 << 16:
             self.y = np.maximum(x, cached_array("zeros", x.shape, x.dtype))
         else:
@@ -139,6 +152,8 @@ class ReLU(Function):
 
 class LeakyReLU(Function):
     rule = "d leaky_relu(x)/dx = 1 if x > 0 else slope"
+    formula = "y = x if x > 0 else slope·x"
+    special = "x = 0: kink; gradient slope by convention (as torch)"
 
     def __init__(self, slope: float) -> None:
         self.slope = slope
@@ -154,6 +169,7 @@ class LeakyReLU(Function):
 
 class Softplus(Function):
     rule = "d ln(1+eˣ)/dx = σ(x)"
+    formula = "y = ln(1 + eˣ) = max(x, 0) + ln(1 + e^(-|x|))"
 
     def forward(self, x):
         # ln(1+eˣ) = max(x, 0) + ln(1 + e^(-|x|)): no overflow for large |x|
@@ -165,6 +181,8 @@ class Softplus(Function):
 
 class Clip(Function):
     rule = "d clip(x, lo, hi)/dx = 1 if lo ≤ x ≤ hi else 0"
+    formula = "y = min(max(x, lo), hi)"
+    special = "x = lo or x = hi: kinks; gradient 1 there (the bounds are inside, as torch.clamp)"
 
     def __init__(self, low: float | None, high: float | None) -> None:
         self.low, self.high = low, high
@@ -183,6 +201,8 @@ class Clip(Function):
 
 class Maximum(BinaryElementwise):
     rule = "d max(a,b)/da = 1 where a > b, ½ where a = b, else 0 (and b alike)"
+    formula = "y = max(a, b) elementwise (broadcasting)"
+    special = "a = b: ties share the gradient, ½ each (as torch)"
     pick, wins = staticmethod(np.maximum), staticmethod(np.greater)  # min: below
 
     def forward(self, a, b):
@@ -201,11 +221,15 @@ class Maximum(BinaryElementwise):
 
 class Minimum(Maximum):
     rule = "d min(a,b)/da = 1 where a < b, ½ where a = b, else 0 (and b alike)"
+    formula = "y = min(a, b) elementwise (broadcasting)"
+    special = "a = b: ties share the gradient, ½ each (as torch)"
     pick, wins = staticmethod(np.minimum), staticmethod(np.less)
 
 
 class Where(BinaryElementwise):
     rule = "d where(c, a, b)/da = c, /db = not c"
+    formula = "y = a where the condition c holds, else b"
+    special = "the condition is a constant: it gets no gradient"
 
     def __init__(self, condition: np.ndarray) -> None:
         self.condition = condition
@@ -330,6 +354,7 @@ _GELU_CUBIC = 0.044715  # the tanh approximation's cubic term (Hendrycks & Gimpe
 
 class Erf(Function):
     rule = "d erf(x)/dx = (2/√π)·e^(-x²)"
+    formula = "y = erf(x) = (2/√π)·∫₀ˣ e^(-t²) dt"
 
     def forward(self, x):
         return _special.erf(x)
@@ -356,6 +381,7 @@ class GELU(Function):
     it. Φ(x) = ½(1 + erf(x/√2)) is computed exactly (to the dtype's precision)."""
 
     rule = "d(x·Φ(x))/dx = Φ(x) + x·φ(x), φ(x) = e^(-x²/2)/√(2π) the normal density"
+    formula = "y = x·Φ(x), Φ the standard normal distribution function"
 
     def forward(self, x):
         cdf = _special.erf(x * _SQRT_HALF)
@@ -387,6 +413,7 @@ class GELUTanh(Function):
     BERT and GPT-2, and ``torch.nn.GELU(approximate='tanh')``)."""
 
     rule = "d/dx = ½(1 + t) + ½x(1 - t²)·√(2/π)(1 + 3·0.044715x²), t = tanh u"
+    formula = "y = ½x(1 + tanh u), u = √(2/π)(x + 0.044715x³)"
 
     def forward(self, x):
         self.t = np.tanh(_SQRT_2_OVER_PI * (x + _GELU_CUBIC * x * x * x))

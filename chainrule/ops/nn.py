@@ -36,6 +36,7 @@ class Linear(Function):
     """y = x·W + b for x of shape (..., in), W (in, out), b (out,)."""
 
     rule = "dx = g·Wᵀ, dW = xᵀ·g, db = Σ_batch g"
+    formula = "y = x·W + b, W of shape (in, out)"
 
     def forward(self, x, weight, bias=None):
         if x.ndim > 2:  # one (N·T, in)·(in, out) product: NumPy's matmul over a stack of
@@ -119,6 +120,8 @@ class Embedding(Function):
     vector times W, without ever building the one-hot vector)."""
 
     rule = "dW[k] = Σ g over the positions whose index is k (repeated indices add up)"
+    formula = "y = W[index]: rows of the table picked by integer indices"
+    special = "the row padding_idx gets no gradient (as torch)"
 
     def __init__(self, index: np.ndarray, padding_idx: int | None) -> None:
         self.index, self.padding_idx = index, padding_idx
@@ -189,6 +192,7 @@ def _log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
 
 class Softmax(Function):
     rule = "dyᵢ/dxⱼ = yᵢ(δᵢⱼ - yⱼ), so dx = y·(g - Σ g·y)"
+    formula = "yᵢ = e^xᵢ / Σⱼ e^xⱼ along an axis (shifted by the maximum: no overflow)"
 
     def __init__(self, axis: int) -> None:
         self.axis = axis
@@ -204,6 +208,7 @@ class Softmax(Function):
 
 class LogSoftmax(Function):
     rule = "d log softmax(x)ᵢ/dxⱼ = δᵢⱼ - softmax(x)ⱼ, so dx = g - softmax·Σg"
+    formula = "yᵢ = xᵢ - ln Σⱼ e^xⱼ along an axis (shifted by the maximum)"
 
     def __init__(self, axis: int) -> None:
         self.axis = axis
@@ -217,6 +222,8 @@ class LogSoftmax(Function):
 
 class LogSumExp(Function):
     rule = "d ln Σ exp(x)/dxᵢ = softmax(x)ᵢ"
+    formula = "y = ln Σ eˣ over the given axes (shifted by the maximum)"
+    special = "all -∞ along an axis: y = -∞, not nan"
 
     def __init__(self, axes: tuple[int, ...] | None, keepdims: bool) -> None:
         self.axes, self.keepdims = axes, keepdims
@@ -291,6 +298,10 @@ class CrossEntropy(Function):
     """
 
     rule = "d CE/dx = softmax(x) - t (per sample; divided by N for the mean)"
+    formula = ("L = -Σᵢ tᵢ·log softmax(x)ᵢ per sample (t one-hot of a class index, or "
+               "probabilities), then the mean, the sum or none")
+    domain = "class indices in 0..C-1, or probability rows of the logits' shape"
+    special = "samples whose class is ignore_index add 0 and are left out of the mean (as torch)"
 
     def __init__(self, target: np.ndarray, reduction: str, ignore_index: int = -100) -> None:
         self.target, self.reduction, self.ignore_index = target, reduction, ignore_index
@@ -460,6 +471,8 @@ def mse_loss(prediction: Any, target: Any, reduction: str = "mean") -> Tensor:
 
 class BCEWithLogits(Function):
     rule = "d BCE/dx = σ(x) - t, d BCE/dt = -x"
+    formula = "L = -[t·ln σ(x) + (1-t)·ln(1-σ(x))] = max(x, 0) - x·t + ln(1 + e^(-|x|))"
+    domain = "targets t in [0, 1]"
 
     def __init__(self, reduction: str) -> None:
         self.reduction = reduction

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import pytest
@@ -150,3 +151,31 @@ def test_unsupported_operators_are_named_as_typed(expr, said):
     assert said in result.output
     for class_name in ("Invert", "Not", "Mod", "BitXor", "MatMult"):
         assert class_name not in result.output
+
+
+@pytest.mark.parametrize("expr, values, output", [
+    ("result*2", "result=3", "f"),
+    ("f*result + 1", "f=2,result=3", "output"),
+    ("f*result*output + f_1", "f=2,result=3,output=1,f_1=2", "f_2"),
+])
+def test_a_variable_named_like_the_output_works(expr, values, output):
+    """The output takes the first of f, result, output, f_1, ... that no variable has,
+    so a variable and the output never share a row's name."""
+    result = run("explain", "--expr", expr, "--values", values)
+    assert result.exit_code == 0, result.output
+    assert f"Forward pass: {output} = " in result.output
+    summary = result.output.split("Gradients of the leaves")[1]
+    for name in (part.split("=")[0] for part in values.split(",")):
+        assert f"d {output}/d {name} " in summary, summary
+    graph = run("graph", "--expr", expr, "--values", values, "-o", "-")
+    assert graph.exit_code == 0, graph.output
+    labels = re.findall(r'label="([^"\\]*)\\n', graph.output)
+    assert len(labels) == len(set(labels)), labels  # no two boxes named alike
+
+
+def test_a_variable_named_like_an_intermediate_result_is_refused():
+    result = run("explain", "--expr", "mul_1*2*x", "--values", "mul_1=2,x=3")
+    assert result.exit_code == 2, result.output
+    assert "'mul_1' is the name chainrule gives an intermediate result" in result.output
+    assert "rename the variable" in result.output and "Traceback" not in result.output
+    assert run("explain", "--expr", "mul_9*2", "--values", "mul_9=2").exit_code == 0
