@@ -127,8 +127,8 @@ class World:
 
     def abort(self, message: str, code: int = 1) -> None:
         """Print ``message`` for this rank and stop every rank (``MPI_Abort``)."""
-        where = f"rank {self.rank} of {self.size}"
-        print(f"chainrule.distributed: {where}: {message}; stopping all {self.size} ranks",
+        where = f"chainrule.distributed: rank {self.rank} of {self.size}"
+        print(f"{where}: {message.rstrip()}\n{where}: stopping all {self.size} ranks",
               file=sys.stderr, flush=True)
         sys.stdout.flush()
         if self.comm is not None:
@@ -161,7 +161,7 @@ def _describe(error: BaseException) -> tuple[str, int]:
     if isinstance(error, KeyboardInterrupt):
         return "interrupted (Ctrl-C)", 130
     text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
-    return f"failed:\n{text.rstrip()}\n", 1
+    return f"failed:\n{text.rstrip()}", 1
 
 
 _world: World | None = None
