@@ -275,3 +275,21 @@ def test_a_failing_command_stops_every_rank_with_its_message(tmp_path):
     assert result.returncode != 0
     assert "training diverged" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@needs_mpi
+def test_the_readme_script_trains_under_two_ranks(tmp_path):
+    """The README's few lines for a script of one's own, run as written by mpiexec."""
+    import re
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    [block] = [b for b in re.findall(r"```python\n(.*?)^```", readme, re.DOTALL | re.M)
+               if "distributed.prepare" in b]
+    script = tmp_path / "train.py"
+    script.write_text(block)
+    result = subprocess.run([_mpiexec(), "-n", "2", sys.executable, str(script)],
+                            cwd=tmp_path, env=_env(), capture_output=True, text=True,
+                            timeout=TIME_LIMIT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("2 rank(s): train accuracy") == 1
+    assert (tmp_path / "run" / "checkpoint.npz").is_file()
