@@ -11,7 +11,8 @@ costs.
   it the time a rank waits for the other to arrive (a barrier just before the
   all-reduce: load imbalance, or a core taken by another process);
 * per-tensor versus one flat buffer versus buckets for the gradients' all-reduce, on
-  the models' own gradient shapes (what ``DistributedOptimizer`` keeps: the fastest);
+  the models' own gradient shapes and on those of a 4-block, width-128 TransformerLM
+  (many tensors); ``DistributedOptimizer`` keeps the fastest;
 * a paper estimate for 8 and 64 machines over 10 Gbit/s Ethernet, from the measured
   compute time and the ring all-reduce model: 2(K-1)/K × bytes / bandwidth (plus a
   per-message latency, stated).
@@ -47,7 +48,8 @@ sys.path.insert(0, str(ROOT))
 
 BATCH, LR, STEPS_PER_EPOCH = 100, 0.01, 600
 MODELS = ("mlp", "cnn")
-NAMES = {"mlp": "MLP 784-256-256-10", "cnn": "SimpleConvNet"}
+NAMES = {"mlp": "MLP 784-256-256-10", "cnn": "SimpleConvNet",
+         "transformer": "TransformerLM 4×128"}
 ETHERNET_BYTES_PER_S = 10e9 / 8  # 10 Gbit/s
 ETHERNET_LATENCY_S = 50e-6  # per message of the ring (TCP over 10 GbE: tens of µs)
 
@@ -124,6 +126,13 @@ def worker(args: argparse.Namespace) -> None:
                         "tensors": len(grads)}
         if world.size > 1:
             report[name]["variants"] = _allreduce_variants(world, grads, args.reduce_repeats)
+    if world.size > 1:  # many tensors: where one call per tensor costs most
+        lm = nn.TransformerLM(10000, d_model=128, nhead=4, num_layers=4, context=64, seed=0)
+        grads = list(lm.parameters())
+        report["transformer"] = {"tensors": len(grads),
+                                 "bytes": int(sum(p.data.nbytes for p in grads)),
+                                 "variants": _allreduce_variants(world, grads,
+                                                                 args.reduce_repeats)}
     if world.is_main:
         print(json.dumps(report))
 
@@ -232,13 +241,17 @@ def speed_section(args: argparse.Namespace) -> None:
               f"{reduce / step2:>9.1%} {wait * 1e3:>11.3f} ms ({wait / step2:.0%} of a step)")
     print("\nall-reduce of the gradients, 2 ranks (median ms; the fastest is what "
           "DistributedOptimizer does):")
-    for name in MODELS:
+    for name in (*MODELS, "transformer"):
         last = rounds[2][-1][name]
         variants = {k: statistics.median(r[name]["variants"][k] for r in rounds[2])
                     for k in last["variants"]}
         cells = "  ".join(f"{k} {v * 1e3:.3f}" for k, v in variants.items())
+        # over Ethernet every Allreduce pays the ring's latencies: per tensor, n times
+        per_tensor = last["tensors"] * 2 * 7 * ETHERNET_LATENCY_S + _ring_seconds(
+            8, last["bytes"]) - 2 * 7 * ETHERNET_LATENCY_S
         print(f"  {NAMES[name]:<20} {last['tensors']} tensors, "
-              f"{last['bytes'] / 1e6:.2f} MB: {cells}")
+              f"{last['bytes'] / 1e6:.2f} MB: {cells}  | ring model, 8 machines: per "
+              f"tensor {per_tensor * 1e3:.1f}, flat {_ring_seconds(8, last['bytes']) * 1e3:.1f}")
     _paper_estimate(summary)
 
 
