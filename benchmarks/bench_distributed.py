@@ -140,7 +140,9 @@ def worker(args: argparse.Namespace) -> None:
 def _max_over_ranks(world, value: float) -> float:
     if world.comm is None:
         return value
-    return float(world.comm.allreduce(value, op=__import__("mpi4py").MPI.MAX))
+    from mpi4py import MPI
+
+    return float(world.comm.allreduce(value, op=MPI.MAX))
 
 
 def _allreduce_variants(world, params, repeats: int) -> dict[str, float]:

@@ -86,7 +86,8 @@ def _positive(kind: type) -> click.ParamType:
               help="cosine: anneal the learning rate to 0 over the run; step: ×0.1 after "
                    "each third of the run.")
 @click.option("--batch-size", type=_positive(int), default=None,
-              help="Samples per step; for a language model, parallel streams of text  "
+              help="Samples per step; for a language model, parallel streams of text. "
+                   "Under mpiexec -n K the global batch, split across the K processes  "
                    "[default: 100; 20 for ptb; 128 for addition and dates]")
 @click.option("--epochs", type=_positive(int), default=None,
               help="Passes over the training data  [default: " + ", ".join(
@@ -195,24 +196,26 @@ def _join_ranks() -> Any:
     except distributed.DistributedUnavailable as error:
         raise click.ClickException(str(error)) from None
     if not world.is_main:
-        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (for the process's life)
+        sys.stdout = open(os.devnull, "w")  # for the process's life
     return world
 
 
 def _failure_report(error: BaseException) -> tuple[str, int]:
-    """What a rank says before it stops the others: a command-line error as the
-    command line says it, Ctrl-C as an interruption, anything else with its
-    traceback."""
-    import traceback
+    """What a rank says before it stops the others, as the command line says it: an
+    error's message, an unexpected one in one line (its traceback with
+    CHAINRULE_DEBUG=1), Ctrl-C as an interruption."""
+    import os
+
+    from chainrule import distributed
+    from chainrule.cli import DEBUG_VARIABLE, _one_line
 
     if isinstance(error, click.ClickException):
         return f"Error: {error.format_message()}", error.exit_code
     if isinstance(error, (KeyboardInterrupt, click.Abort)):
-        return "interrupted (Ctrl-C)", 130
-    if isinstance(error, click.exceptions.Exit):
-        return f"exited with status {error.exit_code}", error.exit_code
-    text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
-    return f"failed:\n{text.rstrip()}", 1
+        return distributed.describe_failure(KeyboardInterrupt())
+    if os.environ.get(DEBUG_VARIABLE, "") not in ("", "0"):
+        return distributed.describe_failure(error)
+    return f"Error: {_one_line(error)}", 1
 
 
 def _train_command(dataset: str, model: str | None, hidden: list[int] | None,
