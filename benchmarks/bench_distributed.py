@@ -7,6 +7,9 @@ costs.
   timed, after ``--warmup``), the steps being complete ``chainrule.distributed`` steps:
   forward on the rank's share, the global loss, backward, the gradients' all-reduce,
   the optimiser step;
+* what 2 ranks would give on 2 cores of their own, which the wall time of a shared
+  machine cannot show: the 1-rank step on the whole batch / (its step on half the batch
+  + the all-reduce alone), timed in turns in one process;
 * the all-reduce's share of a step (its median time / the median step), and apart from
   it the time a rank waits for the other to arrive (a barrier just before the
   all-reduce: load imbalance, or a core taken by another process);
@@ -114,6 +117,7 @@ def worker(args: argparse.Namespace) -> None:
             step_seconds.append(time.perf_counter() - started)
         step_seconds = step_seconds[args.warmup:]
         reduce_seconds = reduce_seconds[args.warmup:]
+        wait_seconds = wait_seconds[args.warmup:]
         # the slowest rank sets the pace: report rank-wise maxima of the medians
         step = _max_over_ranks(world, statistics.median(step_seconds))
         reduce = _max_over_ranks(world, statistics.median(reduce_seconds)) \
@@ -126,6 +130,8 @@ def worker(args: argparse.Namespace) -> None:
                         "tensors": len(grads)}
         if world.size > 1:
             report[name]["variants"] = _allreduce_variants(world, grads, args.reduce_repeats)
+        else:
+            report[name].update(_half_and_full_steps(run, model, x_in, y, args.steps))
     if world.size > 1:  # many tensors: where one call per tensor costs most
         lm = nn.TransformerLM(10000, d_model=128, nhead=4, num_layers=4, context=64, seed=0)
         grads = list(lm.parameters())
@@ -135,6 +141,28 @@ def worker(args: argparse.Namespace) -> None:
                                                                  args.reduce_repeats)}
     if world.is_main:
         print(json.dumps(report))
+
+
+def _half_and_full_steps(run, model, x: np.ndarray, y: np.ndarray, steps: int
+                         ) -> dict[str, float]:
+    """One process, taking turns: median seconds of a step on half the batch (one
+    rank's share of 2) and on the whole batch. With the measured all-reduce they give
+    what 2 ranks would take on 2 cores of their own, which a shared machine's wall
+    time cannot show."""
+    from chainrule.tensor import Tensor
+
+    times: dict[int, list[float]] = {BATCH // 2: [], BATCH: []}
+    for _ in range(steps):
+        for rows, seconds in times.items():
+            inputs, targets = Tensor(x[:rows]), Tensor(y[:rows])
+            started = time.perf_counter()
+            loss = run.loss_fn(model(inputs), targets)
+            run.optimizer.zero_grad()
+            loss.backward()
+            run.optimizer.step()
+            seconds.append(time.perf_counter() - started)
+    return {"half_step": statistics.median(times[BATCH // 2]),
+            "full_step": statistics.median(times[BATCH])}
 
 
 def _max_over_ranks(world, value: float) -> float:
@@ -228,19 +256,26 @@ def speed_section(args: argparse.Namespace) -> None:
           f"each, global batch {BATCH}, one BLAS thread per rank\n")
     print(f"{'model':<20} {'1 rank s/epoch':>15} {'2 ranks s/epoch':>16} {'speed-up':>9} "
           f"{'(best round)':>13} {'all-reduce':>11} {'of a step':>10} "
-          f"{'waiting for the other rank':>27}")
+          f"{'waiting for the other rank':>27} {'2 free cores (est.)':>20}")
     summary = {}
     for name in MODELS:
         one = [r[name]["step"] for r in rounds[1]]
         two = [r[name]["step"] for r in rounds[2]]
         reduce = statistics.median(r[name]["allreduce"] for r in rounds[2])
         wait = statistics.median(r[name]["wait"] for r in rounds[2])
+        half = statistics.median(r[name]["half_step"] for r in rounds[1])
+        full = statistics.median(r[name]["full_step"] for r in rounds[1])
+        alone = statistics.median(r[name]["variants"]["one flat buffer"] for r in rounds[2])
+        estimate = full / (half + alone)
         step1, step2 = statistics.median(one), statistics.median(two)
         summary[name] = (step1, reduce, rounds[2][0][name]["bytes"])
         print(f"{NAMES[name]:<20} {step1 * STEPS_PER_EPOCH:>15.2f} "
               f"{step2 * STEPS_PER_EPOCH:>16.2f} {step1 / step2:>8.2f}× "
               f"{min(one) / min(two):>12.2f}× {reduce * 1e3:>9.3f} ms "
-              f"{reduce / step2:>9.1%} {wait * 1e3:>11.3f} ms ({wait / step2:.0%} of a step)")
+              f"{reduce / step2:>9.1%} {wait * 1e3:>11.3f} ms ({wait / step2:>3.0%} of a step) "
+              f"{estimate:>19.2f}×")
+    print("\n(2 free cores, an estimate: the 1-rank step on 100 images / (the step on 50 + "
+          "the flat all-reduce alone), timed in turns in one process)")
     print("\nall-reduce of the gradients, 2 ranks (median ms; the fastest is what "
           "DistributedOptimizer does):")
     for name in (*MODELS, "transformer"):
