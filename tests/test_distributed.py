@@ -293,3 +293,12 @@ def test_the_readme_script_trains_under_two_ranks(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("2 rank(s): train accuracy") == 1
     assert (tmp_path / "run" / "checkpoint.npz").is_file()
+
+
+@needs_mpi
+def test_a_batch_smaller_than_the_ranks_is_a_usage_error_on_every_rank():
+    result = _ranks(3, "-m", "chainrule", "train", "--batch-size", "2", "--epochs", "1",
+                    "--no-progress", timeout=60)
+    assert result.returncode == 2
+    assert "a batch of 2 cannot be shared by 3 ranks" in result.stderr
+    assert "Traceback" not in result.stderr

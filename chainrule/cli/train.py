@@ -486,8 +486,11 @@ def _fit(config: RunConfig, out: str | None, model: Any, loss_fn: Any, optimizer
     from chainrule import distributed
     from chainrule.train import CheckpointError, TrainingDiverged, fit
 
-    run = distributed.prepare(model, loss_fn, optimizer, train_loader,
-                              clip_grad_norm=config.clip)
+    try:
+        run = distributed.prepare(model, loss_fn, optimizer, train_loader,
+                                  clip_grad_norm=config.clip)
+    except ValueError as error:  # a batch smaller than the number of processes
+        raise click.BadParameter(str(error), param_hint="--batch-size") from None
     if not run.world.is_main:
         kwargs.update(checkpoint_dir=None, progress=False)
     try:
