@@ -302,3 +302,25 @@ def test_a_batch_smaller_than_the_ranks_is_a_usage_error_on_every_rank():
     assert result.returncode == 2
     assert "a batch of 2 cannot be shared by 3 ranks" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@needs_mpi
+@pytest.mark.parametrize("kind", ["language model", "seq2seq"])
+def test_ranks_train_a_language_model_and_a_seq2seq_model_as_one_process(tmp_path, kind):
+    """An LSTM language model on 3 ranks (each keeps its rows of the 8 text streams,
+    and their hidden states, from window to window; dropout) and a sequence-to-sequence
+    model on 2 (clipping after the sum)."""
+    if kind == "language model":
+        rng = np.random.default_rng(0)
+        words = [f"w{i}" for i in range(50)]
+        text = tmp_path / "text.txt"
+        text.write_text("\n".join(" ".join(rng.choice(words, 12)) for _ in range(600)))
+        ranks, args = 3, ["--dataset", "text", "--data-file", str(text), "--model",
+                          "lstm-lm", "--hidden", "16", "--batch-size", "8", "--bptt", "8",
+                          "--dropout", "0.2", "--epochs", "2", "--lr", "1"]
+    else:
+        ranks, args = 2, ["--dataset", "addition", "--subset", "600", "--hidden", "16",
+                          "--wordvec", "8", "--batch-size", "64", "--epochs", "1"]
+    _train_one_process(args, tmp_path / "one")
+    _train_ranks(ranks, args, tmp_path / "many")
+    assert _largest_difference(tmp_path / "one", tmp_path / "many") < 1e-5
