@@ -29,7 +29,7 @@ from chainrule._atomic import atomic_writer
 from chainrule._progress import progress_bar
 from chainrule.optim.clip import clip_grad_norm_
 from chainrule.optim.lr_scheduler import LRScheduler
-from chainrule.tensor import Tensor, no_grad
+from chainrule.tensor import Tensor, as_tensor, no_grad
 
 __all__ = ["History", "TrainingDiverged", "CheckpointError", "Callback", "EarlyStopping",
            "fit", "evaluate", "predict", "accuracy", "perplexity", "confusion_matrix",
@@ -279,7 +279,7 @@ def predict(model: Any, inputs: Any, batch_size: int = 1000) -> np.ndarray:
     _set_mode(model, False)
     try:
         with no_grad():
-            outputs = [_forward(model, [Tensor(data[i:i + batch_size])]).data
+            outputs = [_forward(model, [as_tensor(data[i:i + batch_size])]).data
                        for i in range(0, len(data), batch_size)]
     finally:
         _set_mode(model, was_training)

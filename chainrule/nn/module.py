@@ -30,7 +30,7 @@ from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
-from chainrule.tensor import Tensor
+from chainrule.tensor import Tensor, as_tensor
 
 __all__ = ["Module", "Parameter", "as_input", "LoadResult"]
 
@@ -54,7 +54,7 @@ class Parameter(Tensor):
             array = np.asarray(array, dtype=np.float32)
         elif array.dtype.kind != "f":
             array = array.astype(np.float32)
-        super().__init__(array, requires_grad=requires_grad, name=name)
+        self._setup(array, requires_grad, name)  # shared, not copied as Tensor() does
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
@@ -81,7 +81,7 @@ def as_input(x: Any, like: Tensor | None = None) -> Tensor:
         return x.astype(like.dtype)
     if like is not None:
         return Tensor._wrap(np.asarray(x, dtype=like.dtype))
-    return Tensor(x)
+    return as_tensor(x)  # (an array is shared, not copied)
 
 
 class LoadResult(NamedTuple):
@@ -431,6 +431,7 @@ class Module:
                              f"(nothing was loaded):\n  " + "\n  ".join(problems))
         for key, array in arrays.items():
             np.copyto(own[key].data, array, casting="unsafe")
+            own[key]._bump_version()  # changed in place: a pending backward must not run
         return LoadResult(missing, unexpected)
 
     # ------------------------------------------------------------------ display

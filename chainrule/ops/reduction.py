@@ -25,6 +25,7 @@ def _kept_shape(shape: tuple[int, ...], axes: tuple[int, ...] | None) -> tuple[i
 
 
 class Sum(Function):
+    saves_tensors = False  # the backward needs only shapes
     rule = "d(Σx)/dxᵢ = 1: the gradient is copied to every summed element"
 
     def __init__(self, axes: tuple[int, ...] | None, keepdims: bool) -> None:
@@ -43,6 +44,7 @@ class Sum(Function):
 class SumTo(Function):
     """Sum a broadcast array down to ``shape`` (the inverse of broadcasting)."""
 
+    saves_tensors = False  # the backward needs only shapes
     rule = "d sum_to(x)/dx = 1: the gradient is copied back along the summed axes"
 
     def __init__(self, shape: tuple[int, ...]) -> None:
@@ -61,6 +63,7 @@ class SumTo(Function):
 
 
 class BroadcastTo(Function):
+    saves_tensors = False  # the backward needs only shapes
     rule = "d broadcast(x)/dx: sum the gradient over the copies"
 
     def __init__(self, shape: tuple[int, ...]) -> None:

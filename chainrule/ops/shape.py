@@ -13,6 +13,7 @@ from chainrule.tensor import Function, Tensor, as_tensor
 
 
 class Reshape(Function):
+    saves_tensors = False  # the backward needs only shapes and indices
     rule = "reshape the gradient back to the input's shape"
 
     def __init__(self, shape: tuple[int, ...]) -> None:
@@ -27,6 +28,7 @@ class Reshape(Function):
 
 
 class Transpose(Function):
+    saves_tensors = False  # the backward needs only shapes and indices
     rule = "transpose the gradient back with the inverse permutation"
 
     def __init__(self, axes: tuple[int, ...]) -> None:
@@ -47,6 +49,7 @@ def _is_basic(index: Any) -> bool:
 
 
 class GetItem(Function):
+    saves_tensors = False  # the backward needs only shapes and indices
     rule = "scatter the gradient back to the selected positions (adding repeats)"
 
     def __init__(self, index: Any) -> None:
@@ -63,6 +66,7 @@ class GetItem(Function):
 class ScatterAdd(Function):
     """Gradient of indexing: zeros of the input's shape with ``g`` added at ``index``."""
 
+    saves_tensors = False  # the backward needs only shapes and indices
     rule = "select the gradient at the scattered positions"
 
     def __init__(self, index: Any, shape: tuple[int, ...]) -> None:
@@ -81,6 +85,7 @@ class ScatterAdd(Function):
 
 
 class Concatenate(Function):
+    saves_tensors = False  # the backward needs only shapes and indices
     rule = "split the gradient back into the pieces"
 
     def __init__(self, axis: int) -> None:
@@ -156,15 +161,13 @@ def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
 
 
 def squeeze(x: Tensor, axis: int | Sequence[int] | None = None) -> Tensor:
-    """Remove axes of size 1 (all of them, or those in ``axis``)."""
+    """Remove axes of size 1 (all of them, or those in ``axis``); a named axis of
+    another size is left as it is, as in PyTorch (NumPy raises instead)."""
     x = as_tensor(x)
     axes = normalize_axis(axis, x.shape, "squeeze")
     if axes is None:
-        axes = tuple(i for i, n in enumerate(x.shape) if n == 1)
-    for a in axes:
-        if x.shape[a] != 1:
-            raise ValueError(f"squeeze: axis {a} of a tensor of shape {x.shape} has size "
-                             f"{x.shape[a]}, not 1")
+        axes = tuple(range(x.ndim))
+    axes = tuple(a for a in axes if x.shape[a] == 1)
     return reshape(x, tuple(n for i, n in enumerate(x.shape) if i not in axes))
 
 
