@@ -112,6 +112,10 @@ class Module:
     # shape (in, out), where PyTorch stores (out, in). Linear declares ("weight",), the
     # recurrent layers their weight_ih/weight_hh; load_torch_state_dict reads it.
     torch_transposed: ClassVar[tuple[str, ...]] = ()
+    # Names of this class's own buffers that state dicts saved by older versions lack
+    # (BatchNorm's num_batches_tracked): when absent from a state dict they keep their
+    # value and are not reported missing, as PyTorch loads its older BatchNorm states.
+    optional_buffers: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self) -> None:
         # object.__setattr__: our own __setattr__ needs these registries to exist
@@ -401,7 +405,10 @@ class Module:
         """The checks and the copying behind both loaders; the values of ``transposed``
         keys are PyTorch's (out, in) matrices and are copied in transposed."""
         own = dict(self._named_members(("_parameters", "_buffers"), dedupe=False))
-        missing = [key for key in own if key not in state_dict]
+        optional = {f"{prefix}.{name}" if prefix else name
+                    for prefix, module in self.named_modules(remove_duplicate=False)
+                    for name in module.optional_buffers if name in module._buffers}
+        missing = [key for key in own if key not in state_dict and key not in optional]
         unexpected = [key for key in state_dict if key not in own]
         arrays: dict[str, np.ndarray] = {}
         problems: list[str] = []
