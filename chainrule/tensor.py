@@ -138,6 +138,7 @@ def _to_array(data: Any, dtype: Any = None, copy: bool = False) -> np.ndarray:
 # default float32, a Python int as int64, a Python bool as bool.
 _CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2}
 _PYTHON_DTYPES = {bool: np.dtype(bool), int: np.dtype(np.int64), float: DEFAULT_FLOAT}
+_NUMBERS = (float, int)  # (exact types: bool is an int, but a tensor's kind of its own)
 
 
 def promote_types(a: Any, b: Any) -> np.dtype:
@@ -215,36 +216,50 @@ def _cast(value: Any, dtype: np.dtype) -> Tensor:
     return Tensor._wrap(np.asarray(value, dtype=dtype))
 
 
+def as_floating(x: Any) -> Tensor:
+    """``x`` as a floating-point Tensor: ``promote(x, floating=True)[0]``, the input of
+    exp, log, sigmoid... (an integer or bool tensor becomes float32, as in PyTorch)."""
+    if isinstance(x, Tensor) and x._data.dtype.kind == "f":
+        return x
+    return promote(x, floating=True)[0]
+
+
 def promote(*operands: Any, floating: bool = False) -> tuple[Tensor, ...]:
     """The operands as Tensors of their common dtype, ``result_type(*operands,
     floating=floating)``: the one conversion behind every elementwise operation of
     several inputs (``floating=True``, with one operand, behind exp, log, sigmoid...)."""
-    first = operands[0]
-    if isinstance(first, Tensor):  # fast paths: the operands already agree
-        dtype = first._data.dtype
-        if not floating or dtype.kind == "f":
-            if len(operands) == 1:
-                return operands
-            if len(operands) == 2:
-                second = operands[1]
-                if isinstance(second, Tensor):
-                    if second._data.dtype == dtype:
-                        return operands
-                elif dtype.kind == "f" and type(second) in (float, int):
-                    # a Python number never widens a float tensor
-                    return first, Tensor._wrap(np.array(second, dtype=dtype))
+    # fast paths, for the common cases: the operands already agree, or a float tensor
+    # meets a Python number (which never widens it)
+    if len(operands) == 2:
+        first, second = operands
+        if isinstance(first, Tensor):
+            dtype = first._data.dtype
+            if isinstance(second, Tensor):
+                other = second._data.dtype
+                if (other is dtype or other == dtype) and (not floating or dtype.kind == "f"):
+                    return operands
+            elif dtype.kind == "f" and type(second) in _NUMBERS:
+                return first, Tensor._wrap(np.array(second, dtype=dtype))
+        elif type(first) in _NUMBERS and isinstance(second, Tensor):
+            dtype = second._data.dtype
+            if dtype.kind == "f":
+                return Tensor._wrap(np.array(first, dtype=dtype)), second
+    elif len(operands) == 1:
+        first = operands[0]
+        if isinstance(first, Tensor) and (not floating or first._data.dtype.kind == "f"):
+            return operands
     dtype = result_type(*operands, floating=floating)
     return tuple(_cast(value, dtype) for value in operands)
 
 
 # --------------------------------------------------------------------------- Tensor
-class _Modifications:
-    """A clock of in-place changes: it ticks whenever a tensor's data is changed in
-    place, and the tensor keeps the time (``Tensor._version``). An operation notes the
-    time when it saves its inputs; if one of them (or its output) has a later time when
-    the backward pass reaches it, its values are no longer those of the forward pass."""
-
-    clock: int = 0
+# In-place changes are numbered from the same counter as recorded operations
+# (``_sequence``, below): a tensor changed in place keeps the number of its last change
+# (``Tensor._version``; unset while it never changed), and ``_last_change`` is the
+# newest. A change numbered after an operation was changed after that operation saved
+# its inputs, so its backward would read values that are no longer the forward's.
+# (Recording costs nothing extra: the operation's own number is the time it saved.)
+_last_change = -1
 
 
 class Tensor:
@@ -280,7 +295,6 @@ class Tensor:
     def _setup(self, array: np.ndarray, requires_grad: bool, name: str | None) -> None:
         """Fill in a new tensor around ``array`` (shared by the constructors)."""
         self._data: np.ndarray = array
-        self._version = 0
         self.grad: Tensor | None = None
         self.creator: Function | None = None
         self.name = name
@@ -294,7 +308,6 @@ class Tensor:
         """Fast constructor for results of operations: no conversion, no checks."""
         t = object.__new__(Tensor)
         t._data = array
-        t._version = 0
         t.grad = None
         t.creator = None
         t.name = None
@@ -312,9 +325,9 @@ class Tensor:
                     doc="The NumPy array holding the values (shared, not a copy).")
 
     def _bump_version(self) -> None:
-        """Record that this tensor's values were changed in place (see ``_Modifications``)."""
-        _Modifications.clock += 1
-        self._version = _Modifications.clock
+        """Record that this tensor's values were changed in place (see ``_last_change``)."""
+        global _last_change
+        _last_change = self._version = next(_sequence)
 
     # ------------------------------------------------------------------ attributes
     @property
@@ -534,8 +547,8 @@ class Function:
             return Tensor._wrap(value)
         out = Tensor._wrap(value, requires_grad=True)
         out.creator = self
-        self.sequence_nr = next(_sequence)  # the backward pass goes newest first
-        self.saved_at = _Modifications.clock  # (see check_unchanged)
+        # the backward pass goes newest first; also the time the inputs were saved
+        self.sequence_nr = next(_sequence)
         self.inputs = inputs
         self.needs_input_grad = needs
         # A weak reference: the output owns its creator, never the other way round, so
@@ -548,10 +561,11 @@ class Function:
         ran (called by the backward pass before ``backward``; see the class notes).
 
         A tensor counts as changed when it, or a tensor whose memory it views (the
-        input of a reshape, a transpose, a slice), was changed after ``saved_at``.
+        input of a reshape, a transpose, a slice), was changed after this operation
+        ran (a change numbered after ``sequence_nr``).
         """
         for position, tensor in enumerate((*self.inputs, output)):
-            changed = _changed_since(tensor, self.saved_at)
+            changed = _changed_since(tensor, self.sequence_nr)
             if changed is None:
                 continue
             which = "its output" if position == len(self.inputs) else f"input {position}"
@@ -595,7 +609,7 @@ def _changed_since(tensor: Tensor, time: int) -> Tensor | None:
     """``tensor``, or the tensor it is a view of (following the graph up through
     reshapes, transposes and slices), if its data was changed in place after ``time``."""
     while True:
-        if tensor._version > time:
+        if getattr(tensor, "_version", -1) > time:  # (unset: never changed)
             return tensor
         fn = tensor.creator
         if fn is None or not fn.inputs:
@@ -696,6 +710,7 @@ def run_backward(root: Tensor, grad: Any = None, retain_graph: bool = False,
         node.grad = g
 
     fn = root.creator
+    last_change = _last_change  # (no tensor is changed in place during the pass)
     # recording is on only with create_graph (a plain try/finally: this runs once per
     # training step, and set_grad_enabled's context manager costs more)
     previous_mode, _GradMode.enabled = _GradMode.enabled, create_graph
@@ -718,7 +733,7 @@ def run_backward(root: Tensor, grad: Any = None, retain_graph: bool = False,
                     "intermediate values were freed by the first backward(); call the "
                     "first backward(retain_graph=True) if you need to backpropagate twice"
                 )
-            if fn.saved_at != _Modifications.clock and fn.saves_tensors:
+            if last_change > fn.sequence_nr and fn.saves_tensors:
                 fn.check_unchanged(node)  # something changed in place since fn ran
             if node._retains_grad or capture_ids is not None:
                 keep(node, g)

@@ -14,7 +14,7 @@ import numpy as np
 from chainrule.ops import _special
 from chainrule.ops._constants import cached_array
 from chainrule.ops.arithmetic import BinaryElementwise
-from chainrule.tensor import Function, Tensor, _GradMode, as_tensor, promote
+from chainrule.tensor import Function, Tensor, _GradMode, as_floating, as_tensor, promote
 
 
 def _constant(array: np.ndarray) -> Tensor:
@@ -215,17 +215,17 @@ class Where(BinaryElementwise):
 # --------------------------------------------------------------------------- functions
 def exp(x: Tensor) -> Tensor:
     """eˣ elementwise."""
-    return Exp()(*promote(x, floating=True))
+    return Exp()(as_floating(x))
 
 
 def log(x: Tensor) -> Tensor:
     """Natural logarithm elementwise."""
-    return Log()(*promote(x, floating=True))
+    return Log()(as_floating(x))
 
 
 def sqrt(x: Tensor) -> Tensor:
     """Square root elementwise."""
-    return Sqrt()(*promote(x, floating=True))
+    return Sqrt()(as_floating(x))
 
 
 def abs(x: Tensor) -> Tensor:  # noqa: A001 - the usual name
@@ -235,22 +235,22 @@ def abs(x: Tensor) -> Tensor:  # noqa: A001 - the usual name
 
 def sin(x: Tensor) -> Tensor:
     """sin x elementwise."""
-    return Sin()(*promote(x, floating=True))
+    return Sin()(as_floating(x))
 
 
 def cos(x: Tensor) -> Tensor:
     """cos x elementwise."""
-    return Cos()(*promote(x, floating=True))
+    return Cos()(as_floating(x))
 
 
 def tanh(x: Tensor) -> Tensor:
     """Hyperbolic tangent elementwise."""
-    return Tanh()(*promote(x, floating=True))
+    return Tanh()(as_floating(x))
 
 
 def sigmoid(x: Tensor) -> Tensor:
     """Logistic sigmoid 1/(1+e⁻ˣ), computed without overflow."""
-    return Sigmoid()(*promote(x, floating=True))
+    return Sigmoid()(as_floating(x))
 
 
 def relu(x: Tensor) -> Tensor:
@@ -331,7 +331,7 @@ class Erf(Function):
 def erf(x: Any) -> Tensor:
     """The error function erf(x) = (2/√π)·∫₀ˣ e^(-t²) dt elementwise (NumPy has none:
     see ``chainrule.ops._special`` for how it is computed and how accurately)."""
-    return Erf()(*promote(x, floating=True))
+    return Erf()(as_floating(x))
 
 
 def _normal_cdf(x: Tensor) -> Tensor:
@@ -401,4 +401,4 @@ def gelu(x: Any, approximate: str = "none") -> Tensor:
     if approximate not in _GELU_FORMS:
         raise ValueError(f"gelu: approximate must be 'none' (exact, with erf) or 'tanh', "
                          f"got {approximate!r}")
-    return _GELU_FORMS[approximate]()(*promote(x, floating=True))
+    return _GELU_FORMS[approximate]()(as_floating(x))

@@ -14,7 +14,7 @@ from chainrule.ops._checks import normalize_axis, normalize_single_axis
 from chainrule.ops._constants import cached_array
 from chainrule.ops.elementwise import sigmoid, stable_sigmoid
 from chainrule.ops.reduction import sum as _sum
-from chainrule.tensor import Function, Tensor, _GradMode, as_tensor, promote
+from chainrule.tensor import Function, Tensor, _GradMode, as_floating, as_tensor
 
 _REDUCTIONS = ("mean", "sum", "none")
 _UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}  # by item size
@@ -239,20 +239,20 @@ class LogSumExp(Function):
 
 def softmax(x: Any, axis: int = -1) -> Tensor:
     """exp(x) / Σ exp(x) along ``axis``, computed without overflow."""
-    (x,) = promote(x, floating=True)
+    x = as_floating(x)
     return Softmax(normalize_single_axis(axis, x.shape, "softmax"))(x)
 
 
 def log_softmax(x: Any, axis: int = -1) -> Tensor:
     """log(softmax(x)) along ``axis``, computed stably (not as log of softmax)."""
-    (x,) = promote(x, floating=True)
+    x = as_floating(x)
     return LogSoftmax(normalize_single_axis(axis, x.shape, "log_softmax"))(x)
 
 
 def logsumexp(x: Any, axis: int | tuple[int, ...] | None = None,
               keepdims: bool = False) -> Tensor:
     """ln Σ exp(x) over ``axis``, computed stably."""
-    (x,) = promote(x, floating=True)
+    x = as_floating(x)
     return LogSumExp(normalize_axis(axis, x.shape, "logsumexp"), keepdims)(x)
 
 
