@@ -135,9 +135,11 @@ def _to_array(data: Any, dtype: Any = None, copy: bool = False) -> np.ndarray:
 # tensors with dimensions, unless a 0-d tensor or a Python number is of a *higher
 # category*: then that one decides (only its category counts, not its width, so a
 # float64 scalar does not make a float32 tensor float64). A Python float counts as the
-# default float32, a Python int as int64, a Python bool as bool.
+# default float32, a Python int as int64, a Python bool as bool; NumPy's scalars
+# (np.float64(0.5)) count as Python numbers of their category, as in PyTorch.
 _CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2}
-_PYTHON_DTYPES = {bool: np.dtype(bool), int: np.dtype(np.int64), float: DEFAULT_FLOAT}
+# by category: the dtype a number counts as (a Python or NumPy bool, integer, float)
+_NUMBER_DTYPES = {0: np.dtype(bool), 1: np.dtype(np.int64), 2: DEFAULT_FLOAT}
 _NUMBERS = (float, int)  # (exact types: bool is an int, but a tensor's kind of its own)
 
 
@@ -182,16 +184,14 @@ def result_type(*operands: Any, floating: bool = False) -> np.dtype:
     for value in operands:
         if isinstance(value, Tensor):
             value = value._data
-        kind = type(value)
-        if kind in _PYTHON_DTYPES:  # bool, int, float (and np.float64, a float)
-            numbers = _promote_types(numbers, _PYTHON_DTYPES[kind])
+        elif isinstance(value, (bool, int, float, np.generic)):
+            # a number: Python's, or a NumPy scalar (np.float64(0.5)), counted as
+            # PyTorch counts them, by category only
+            kind = value.dtype.kind if isinstance(value, np.generic) else \
+                "b" if isinstance(value, bool) else "i" if isinstance(value, int) else "f"
+            numbers = _promote_types(numbers, _NUMBER_DTYPES[_CATEGORY.get(kind, 2)])
             continue
-        if not isinstance(value, (np.ndarray, np.generic)):
-            if isinstance(value, (bool, int, float)):  # subclasses: np.float64, IntEnum
-                numbers = _promote_types(
-                    numbers, _PYTHON_DTYPES[bool if isinstance(value, bool) else
-                                            int if isinstance(value, int) else float])
-                continue
+        elif not isinstance(value, np.ndarray):
             value = _to_array(value)
         if value.ndim:
             dims = _promote_types(dims, value.dtype)
