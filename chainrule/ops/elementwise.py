@@ -294,8 +294,13 @@ def where(condition: Any, a: Any, b: Any) -> Tensor:
 
 def _compare(op: Any) -> Any:
     def compare(a: Any, b: Any) -> Tensor:
-        a, b = promote(a, b)  # compared in their common dtype, as in PyTorch
-        return Tensor._wrap(np.asarray(op(a.data, b.data)))
+        try:
+            a, b = promote(a, b)  # compared in their common dtype, as in PyTorch
+        except TypeError:  # not numbers (t == None): NumPy's answer, all False
+            pass
+        a_data = a.data if isinstance(a, Tensor) else a
+        b_data = b.data if isinstance(b, Tensor) else b
+        return Tensor._wrap(np.asarray(op(a_data, b_data)))
 
     compare.__doc__ = f"Elementwise {op.__name__}; the result carries no gradient."
     return compare
