@@ -55,7 +55,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.tensor import Function, Tensor, is_grad_enabled
+from chainrule.tensor import Function, Tensor, as_tensor, is_grad_enabled
 from chainrule.train import Callback, perplexity
 
 __all__ = ["World", "BatchShare", "DistributedUnavailable", "init", "broadcast_state",
@@ -275,7 +275,7 @@ class ShardedLoader:
                 total = len(fields[0])
                 start, stop = share_bounds(total, world.rank, world.size)
                 world.share = BatchShare(start, stop, total)
-                mine = tuple(Tensor(f.data[start:stop]) for f in fields)
+                mine = tuple(as_tensor(f.data[start:stop]) for f in fields)
                 yield mine if isinstance(batch, tuple) else mine[0]
         finally:
             world.share = None
@@ -388,7 +388,7 @@ class DistributedOptimizer:
                 if flags[i] == 0:
                     continue
                 if p.grad is None:
-                    p.grad = Tensor(summed.copy())
+                    p.grad = Tensor(summed)  # (a copy: the buffer is reused)
                 else:
                     np.copyto(p.grad.data, summed)
 
@@ -490,7 +490,7 @@ class _SyncBatchNorm:
         fn = _SyncBatchNormFunction(self._world, self.weight is not None,
                                     self.bias is not None, self.eps)
         y = fn(x, *params)
-        count, m = fn.count, self.momentum
+        count, m = fn.count, self.count_batch()
         # running ← (1 - m)·running + m·batch, the variance unbiased (as PyTorch)
         self.running_mean.data *= 1.0 - m
         self.running_mean.data += (m * fn.mean).astype(self.running_mean.dtype)

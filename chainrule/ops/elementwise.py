@@ -13,8 +13,8 @@ import numpy as np
 
 from chainrule.ops import _special
 from chainrule.ops._constants import cached_array
-from chainrule.ops.arithmetic import BinaryElementwise, _operands
-from chainrule.tensor import Function, Tensor, _GradMode, as_tensor
+from chainrule.ops.arithmetic import BinaryElementwise
+from chainrule.tensor import Function, Tensor, _GradMode, as_floating, as_tensor, promote
 
 
 def _constant(array: np.ndarray) -> Tensor:
@@ -239,17 +239,17 @@ class Where(BinaryElementwise):
 # --------------------------------------------------------------------------- functions
 def exp(x: Tensor) -> Tensor:
     """eˣ elementwise."""
-    return Exp()(as_tensor(x))
+    return Exp()(as_floating(x))
 
 
 def log(x: Tensor) -> Tensor:
     """Natural logarithm elementwise."""
-    return Log()(as_tensor(x))
+    return Log()(as_floating(x))
 
 
 def sqrt(x: Tensor) -> Tensor:
     """Square root elementwise."""
-    return Sqrt()(as_tensor(x))
+    return Sqrt()(as_floating(x))
 
 
 def abs(x: Tensor) -> Tensor:  # noqa: A001 - the usual name
@@ -259,22 +259,22 @@ def abs(x: Tensor) -> Tensor:  # noqa: A001 - the usual name
 
 def sin(x: Tensor) -> Tensor:
     """sin x elementwise."""
-    return Sin()(as_tensor(x))
+    return Sin()(as_floating(x))
 
 
 def cos(x: Tensor) -> Tensor:
     """cos x elementwise."""
-    return Cos()(as_tensor(x))
+    return Cos()(as_floating(x))
 
 
 def tanh(x: Tensor) -> Tensor:
     """Hyperbolic tangent elementwise."""
-    return Tanh()(as_tensor(x))
+    return Tanh()(as_floating(x))
 
 
 def sigmoid(x: Tensor) -> Tensor:
     """Logistic sigmoid 1/(1+e⁻ˣ), computed without overflow."""
-    return Sigmoid()(as_tensor(x))
+    return Sigmoid()(as_floating(x))
 
 
 def relu(x: Tensor) -> Tensor:
@@ -301,25 +301,27 @@ def clip(x: Tensor, min: float | None = None, max: float | None = None) -> Tenso
 
 def maximum(a: Any, b: Any) -> Tensor:
     """Elementwise maximum (ties share the gradient equally)."""
-    return Maximum()(*_operands(a, b))
+    return Maximum()(*promote(a, b))
 
 
 def minimum(a: Any, b: Any) -> Tensor:
     """Elementwise minimum (ties share the gradient equally)."""
-    return Minimum()(*_operands(a, b))
+    return Minimum()(*promote(a, b))
 
 
 def where(condition: Any, a: Any, b: Any) -> Tensor:
     """``a`` where ``condition`` holds, else ``b``; the condition carries no gradient."""
     cond = np.asarray(condition.data if isinstance(condition, Tensor) else condition,
                       dtype=bool)
-    like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
-    a = as_tensor(a, like=like)
-    return Where(cond)(a, as_tensor(b, like=a))
+    return Where(cond)(*promote(a, b))
 
 
 def _compare(op: Any) -> Any:
     def compare(a: Any, b: Any) -> Tensor:
+        try:
+            a, b = promote(a, b)  # compared in their common dtype, as in PyTorch
+        except TypeError:  # not numbers (t == None): NumPy's answer, all False
+            pass
         a_data = a.data if isinstance(a, Tensor) else a
         b_data = b.data if isinstance(b, Tensor) else b
         return Tensor._wrap(np.asarray(op(a_data, b_data)))
@@ -359,7 +361,7 @@ class Erf(Function):
 def erf(x: Any) -> Tensor:
     """The error function erf(x) = (2/√π)·∫₀ˣ e^(-t²) dt elementwise (NumPy has none:
     see ``chainrule.ops._special`` for how it is computed and how accurately)."""
-    return Erf()(as_tensor(x))
+    return Erf()(as_floating(x))
 
 
 def _normal_cdf(x: Tensor) -> Tensor:
@@ -431,4 +433,4 @@ def gelu(x: Any, approximate: str = "none") -> Tensor:
     if approximate not in _GELU_FORMS:
         raise ValueError(f"gelu: approximate must be 'none' (exact, with erf) or 'tanh', "
                          f"got {approximate!r}")
-    return _GELU_FORMS[approximate]()(as_tensor(x))
+    return _GELU_FORMS[approximate]()(as_floating(x))

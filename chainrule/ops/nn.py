@@ -14,7 +14,7 @@ from chainrule.ops._checks import normalize_axis, normalize_single_axis
 from chainrule.ops._constants import cached_array
 from chainrule.ops.elementwise import sigmoid, stable_sigmoid
 from chainrule.ops.reduction import sum as _sum
-from chainrule.tensor import Function, Tensor, _GradMode, as_tensor
+from chainrule.tensor import Function, Tensor, _GradMode, as_floating, as_tensor
 
 _REDUCTIONS = ("mean", "sum", "none")
 _UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}  # by item size
@@ -246,20 +246,20 @@ class LogSumExp(Function):
 
 def softmax(x: Any, axis: int = -1) -> Tensor:
     """exp(x) / Σ exp(x) along ``axis``, computed without overflow."""
-    x = as_tensor(x)
+    x = as_floating(x)
     return Softmax(normalize_single_axis(axis, x.shape, "softmax"))(x)
 
 
 def log_softmax(x: Any, axis: int = -1) -> Tensor:
     """log(softmax(x)) along ``axis``, computed stably (not as log of softmax)."""
-    x = as_tensor(x)
+    x = as_floating(x)
     return LogSoftmax(normalize_single_axis(axis, x.shape, "log_softmax"))(x)
 
 
 def logsumexp(x: Any, axis: int | tuple[int, ...] | None = None,
               keepdims: bool = False) -> Tensor:
     """ln Σ exp(x) over ``axis``, computed stably."""
-    x = as_tensor(x)
+    x = as_floating(x)
     return LogSumExp(normalize_axis(axis, x.shape, "logsumexp"), keepdims)(x)
 
 
@@ -428,6 +428,15 @@ def _target_array(target: Any, dtype: np.dtype) -> np.ndarray:
     return t
 
 
+def _target_tensor(target: Any, prediction: Tensor) -> Tensor:
+    """A loss's target as a Tensor. One that needs no gradient is data, and a floating
+    one takes the prediction's dtype: a float64 NumPy target never makes a float32
+    network's loss float64 (PyTorch would promote; its targets are float32 already)."""
+    if isinstance(target, Tensor) and target.requires_grad:
+        return target
+    return Tensor._wrap(_target_array(target, prediction.dtype))
+
+
 def cross_entropy(logits: Any, target: Any, reduction: str = "mean",
                   ignore_index: int = -100) -> Tensor:
     """Softmax-with-loss: mean (or sum, or per-sample) of -log softmax(logits)[target].
@@ -457,8 +466,7 @@ def mse_loss(prediction: Any, target: Any, reduction: str = "mean") -> Tensor:
     """
     _check_reduction(reduction)
     prediction = as_tensor(prediction)
-    target = as_tensor(_target_array(target, prediction.dtype)
-                       if not isinstance(target, Tensor) else target)
+    target = _target_tensor(target, prediction)
     if prediction.shape != target.shape:
         raise ValueError(f"mse_loss: prediction of shape {prediction.shape} and target of "
                          f"shape {target.shape} must have the same shape")
@@ -497,8 +505,7 @@ def binary_cross_entropy_with_logits(logits: Any, target: Any,
     """Binary cross-entropy of sigmoid(logits) against targets in [0, 1], fused stably."""
     _check_reduction(reduction)
     logits = as_tensor(logits)
-    target = target if isinstance(target, Tensor) else \
-        Tensor._wrap(_target_array(target, logits.dtype))
+    target = _target_tensor(target, logits)
     if logits.shape != target.shape:
         raise ValueError(f"binary_cross_entropy_with_logits: logits of shape "
                          f"{logits.shape} and target of shape {target.shape} must have "
@@ -511,8 +518,7 @@ def binary_cross_entropy(probabilities: Any, target: Any, reduction: str = "mean
     """Binary cross-entropy of probabilities (clipped to [eps, 1-eps] to avoid log 0)."""
     _check_reduction(reduction)
     p = as_tensor(probabilities).clip(eps, 1.0 - eps)
-    t = as_tensor(_target_array(target, p.dtype)) if not isinstance(target, Tensor) \
-        else target
+    t = _target_tensor(target, p)
     loss = -(t * p.log() + (1.0 - t) * (1.0 - p).log())
     if reduction == "mean":
         return loss.mean()
