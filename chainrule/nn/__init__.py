@@ -14,6 +14,7 @@ from chainrule.nn.activation import (
     ReLU,
     Sigmoid,
     Softmax,
+    Softplus,
     Tanh,
     get_activation,
 )
@@ -50,7 +51,8 @@ __all__ = [
     "CrossEntropyLoss", "Dropout", "Dropout2d", "Embedding", "Flatten", "GELU", "Identity",
     "LayerNorm",
     "LeakyReLU", "Linear", "LoadResult", "MLP", "MSELoss", "Module", "ModuleList",
-    "Parameter", "ReLU", "Sequential", "Sigmoid", "Softmax", "SumSquaredError", "Tanh",
+    "Parameter", "ReLU", "Sequential", "Sigmoid", "Softmax", "Softplus", "SumSquaredError",
+    "Tanh",
     "TwoLayerNet", "as_input", "get_activation", "init",
 ]
 __all__ += ["AvgPool2d", "Conv2d", "Convolution", "DeepConvNet", "MaxPool2d", "Pooling",
