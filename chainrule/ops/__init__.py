@@ -50,6 +50,7 @@ from chainrule.ops.nn import (
     softmax,
 )
 from chainrule.ops.normalization import batch_norm, layer_norm
+from chainrule.ops.padding import pad
 from chainrule.ops.recurrent import gru, gru_cell, lstm, lstm_cell, rnn, rnn_cell
 from chainrule.ops.reduction import broadcast_to, max, mean, min, sum, sum_to, var
 from chainrule.ops.shape import (
@@ -81,6 +82,7 @@ __all__ = [
     "sum", "sum_to", "swapaxes", "tanh", "transpose", "unsqueeze", "var", "where",
 ]
 __all__ += ["batch_norm", "layer_norm"]
+__all__ += ["pad"]
 __all__ += ["avg_pool2d", "col2im", "conv2d", "im2col", "max_pool2d"]
 __all__ += ["gru", "gru_cell", "lstm", "lstm_cell", "rnn", "rnn_cell"]
 
