@@ -15,7 +15,7 @@ import chainrule.functional as F
 from chainrule.nn.init import RngLike, get_initializer, make_rng, zeros_
 from chainrule.nn.layers import _check_positive
 from chainrule.nn.module import Module, Parameter, as_input
-from chainrule.ops.conv import Pair, Window
+from chainrule.ops.conv import Padding, Pair, Window, conv_padding
 from chainrule.tensor import Tensor
 
 __all__ = ["Conv2d", "Convolution", "MaxPool2d", "AvgPool2d", "Pooling"]
@@ -30,13 +30,18 @@ class Conv2d(Module):
     std = √(2/fan_in) with fan_in = in_channels/groups·kh·kw; the textbook's
     SimpleConvNet uses 'std', N(0, 0.01²)) or is a callable ``init(weight, rng=...)``.
     ``seed`` (or a Generator ``rng``) makes the initial weights reproducible.
+
+    ``padding`` is an int, a (height, width) pair, a (left, right, top, bottom)
+    4-tuple, 'valid' or 'same' (stride 1; see ``chainrule.ops.conv.conv_padding``); ``padding_mode``
+    fills the border with zeros (default) or, as ``F.pad`` does, by 'reflect',
+    'replicate' or 'circular'.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Pair,
-                 stride: Pair = 1, padding: Pair = 0, dilation: Pair = 1, groups: int = 1,
-                 bias: bool = True, init: str | Callable[..., Any] = "he",
-                 seed: int | None = None, rng: RngLike = None,
-                 dtype: Any = np.float32) -> None:
+                 stride: Pair = 1, padding: Padding = 0, dilation: Pair = 1, groups: int = 1,
+                 bias: bool = True, padding_mode: str = "zeros",
+                 init: str | Callable[..., Any] = "he", seed: int | None = None,
+                 rng: RngLike = None, dtype: Any = np.float32) -> None:
         super().__init__()
         self.in_channels = _check_positive("in_channels", in_channels)
         self.out_channels = _check_positive("out_channels", out_channels)
@@ -45,9 +50,19 @@ class Conv2d(Module):
             raise ValueError(f"groups={groups} must divide both in_channels={in_channels} "
                              f"and out_channels={out_channels}")
         # the same checks and normalisation as F.conv2d, done once here
-        window = Window.make(kernel_size, stride, padding, dilation, "Conv2d")
-        self.kernel_size, self.stride = window.kernel, window.stride
-        self.padding, self.dilation = window.padding, window.dilation
+        window = Window.make(kernel_size, stride, 0, dilation, "Conv2d")
+        self.kernel_size, self.stride, self.dilation = window.kernel, window.stride, \
+            window.dilation
+        # (left, right, top, bottom); kept as given when it is 'same' or 'valid', as a
+        # (height, width) pair when the sides are even, as in PyTorch
+        self._sides = conv_padding(padding, kernel_size, stride, dilation, "Conv2d")
+        left, right, top, bottom = self._sides
+        self.padding = padding if isinstance(padding, str) else \
+            (top, left) if (left, top) == (right, bottom) else self._sides
+        if padding_mode not in PADDING_MODES:
+            raise ValueError(f"Conv2d: padding_mode must be one of {PADDING_MODES}, got "
+                             f"{padding_mode!r}")
+        self.padding_mode = padding_mode
         self.weight = Parameter(np.empty(
             (self.out_channels, self.in_channels // self.groups, *self.kernel_size),
             dtype=dtype))
@@ -59,12 +74,18 @@ class Conv2d(Module):
             self.register_parameter("bias", None)
 
     def forward(self, x: Any) -> Tensor:
-        return F.conv2d(as_input(x, self.weight), self.weight, self.bias, self.stride,
-                        self.padding, self.dilation, self.groups)
+        x, padding = as_input(x, self.weight), self.padding
+        if self.padding_mode != "zeros":  # the border copied from the image, then none
+            x, padding = F.pad(x, self._sides, PADDING_MODES[self.padding_mode]), 0
+        return F.conv2d(x, self.weight, self.bias, self.stride, padding, self.dilation,
+                        self.groups)
 
     def extra_repr(self) -> str:
+        padding = repr(self.padding) if isinstance(self.padding, str) else self.padding
         text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-                f"stride={self.stride}, padding={self.padding}")
+                f"stride={self.stride}, padding={padding}")
+        if self.padding_mode != "zeros":
+            text += f", padding_mode={self.padding_mode!r}"
         if self.dilation != (1, 1):
             text += f", dilation={self.dilation}"
         if self.groups != 1:
@@ -73,6 +94,10 @@ class Conv2d(Module):
 
 
 Convolution = Conv2d  # the textbook's name for the same layer
+
+# Conv2d's padding_mode (PyTorch's names) -> the F.pad mode that fills the border
+PADDING_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "replicate",
+                 "circular": "circular"}
 
 
 class _Pool2d(Module):

@@ -44,9 +44,10 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from chainrule.ops.padding import pad
 from chainrule.tensor import Function, Tensor, as_tensor
 
-__all__ = ["conv2d", "max_pool2d", "avg_pool2d", "im2col", "col2im", "Window"]
+__all__ = ["conv2d", "conv_padding", "max_pool2d", "avg_pool2d", "im2col", "col2im", "Window"]
 
 Pair = int | Sequence[int]
 
@@ -487,14 +488,61 @@ def _check_images(x: Tensor, op: str) -> None:
                          + ("; add the batch axis with x.unsqueeze(0)" if x.ndim == 3 else ""))
 
 
+Padding = Pair | str | Sequence[int]  # conv2d's: also (left, right, top, bottom), 'same', 'valid'
+
+
+def conv_padding(padding: Padding, kernel: Pair, stride: Pair = 1, dilation: Pair = 1,
+                 op: str = "conv2d") -> tuple[int, int, int, int]:
+    """A convolution's ``padding`` as (left, right, top, bottom), the order of ``F.pad``.
+
+    ``padding`` is an int (all four sides), a (height, width) pair (top and bottom,
+    left and right), a 4-tuple (left, right, top, bottom) as ``F.pad`` takes it,
+    ``'valid'`` (none) or ``'same'`` (stride 1 only: the output has the input's size;
+    the dilation·(k - 1) padded places are split with the odd one on the right or at
+    the bottom, as in PyTorch).
+    """
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0, 0, 0, 0)
+        if padding != "same":
+            raise ValueError(f"{op}: padding must be an int or a pair of ints (height, "
+                             f"width), a 4-tuple (left, right, top, bottom), 'same' or "
+                             f"'valid'; got {padding!r}")
+        window = Window.make(kernel, stride, 0, dilation, op)
+        if window.stride != (1, 1):
+            raise ValueError(f"{op}: padding='same' needs stride 1 (a strided convolution "
+                             f"cannot keep the input's size), got stride {window.stride}; "
+                             f"give the padding as numbers instead")
+        (th, tw) = (s - 1 for s in window.span())  # the places to add along each axis
+        return (tw // 2, tw - tw // 2, th // 2, th - th // 2)
+    if isinstance(padding, (tuple, list)) and len(padding) == 4:
+        if not all(isinstance(p, (int, np.integer)) and not isinstance(p, bool)
+                   for p in padding):
+            raise TypeError(f"{op}: a 4-tuple padding must be ints (left, right, top, "
+                            f"bottom), got {padding!r}")
+        if min(padding) < 0:
+            raise ValueError(f"{op}: padding must be at least 0 on every side, got "
+                             f"{tuple(padding)} (left, right, top, bottom)")
+        return tuple(int(p) for p in padding)
+    try:
+        ph, pw = _pair(padding, "padding", op, 0)
+    except TypeError:
+        raise TypeError(f"{op}: padding must be an int or a pair of ints (height, width), "
+                        f"a 4-tuple (left, right, top, bottom), 'same' or 'valid'; got "
+                        f"{padding!r}") from None
+    return (pw, pw, ph, ph)
+
+
 def conv2d(x: Any, weight: Tensor, bias: Tensor | None = None, stride: Pair = 1,
-           padding: Pair = 0, dilation: Pair = 1, groups: int = 1) -> Tensor:
+           padding: Padding = 0, dilation: Pair = 1, groups: int = 1) -> Tensor:
     """2-D convolution (cross-correlation, as in every deep-learning library).
 
     ``x`` is (N, C, H, W), ``weight`` (O, C/groups, kh, kw), ``bias`` (O,). The output
-    is (N, O, OH, OW) with OH = (H + 2·padding - dilation·(kh - 1) - 1) // stride + 1.
-    ``stride``, ``padding`` and ``dilation`` are ints or (height, width) pairs;
-    ``groups`` splits the channels into independent convolutions.
+    is (N, O, OH, OW) with OH = (H + top + bottom - dilation·(kh - 1) - 1) // stride + 1.
+    ``stride`` and ``dilation`` are ints or (height, width) pairs; ``padding`` is an
+    int, a (height, width) pair, a (left, right, top, bottom) 4-tuple as ``F.pad``
+    takes it, 'valid' (0) or 'same' (stride 1: the output keeps the input's size; see
+    ``conv_padding``). ``groups`` splits the channels into independent convolutions.
     """
     weight = as_tensor(weight)
     x = as_tensor(x, like=weight)
@@ -520,7 +568,11 @@ def conv2d(x: Any, weight: Tensor, bias: Tensor | None = None, stride: Pair = 1,
             f"conv2d: the input of shape {x.shape} has {x.shape[1]} channels, but the "
             f"weight of shape {weight.shape} with groups={groups} expects "
             f"{group_channels * groups} (weight.shape[1] × groups)")
-    window = Window.make(weight.shape[2:], stride, padding, dilation, "conv2d")
+    left, right, top, bottom = conv_padding(padding, weight.shape[2:], stride, dilation)
+    if left != right or top != bottom:  # uneven: zero-pad first, then convolve unpadded
+        x = pad(x, (left, right, top, bottom))
+        left = right = top = bottom = 0
+    window = Window.make(weight.shape[2:], stride, (top, left), dilation, "conv2d")
     window.output_size(x.shape, "conv2d")  # raises when the kernel does not fit
     if bias is None:
         return Conv2d(window, int(groups))(x, weight)
