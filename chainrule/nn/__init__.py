@@ -26,7 +26,14 @@ from chainrule.nn.attention import (
     dot_product_attention,
 )
 from chainrule.nn.container import ModuleList, Sequential
-from chainrule.nn.conv import AvgPool2d, Conv2d, Convolution, MaxPool2d, Pooling
+from chainrule.nn.conv import (
+    AvgPool2d,
+    Conv2d,
+    Convolution,
+    ConvTranspose2d,
+    MaxPool2d,
+    Pooling,
+)
 from chainrule.nn.convnets import DeepConvNet, SimpleConvNet
 from chainrule.nn.language_models import RNNLM, TransformerLM, generate, sample_next
 from chainrule.nn.layers import Affine, Dropout, Dropout2d, Embedding, Flatten, Linear
@@ -55,8 +62,8 @@ __all__ = [
     "Tanh",
     "TwoLayerNet", "as_input", "get_activation", "init",
 ]
-__all__ += ["AvgPool2d", "Conv2d", "Convolution", "DeepConvNet", "MaxPool2d", "Pooling",
-            "SimpleConvNet"]
+__all__ += ["AvgPool2d", "Conv2d", "Convolution", "ConvTranspose2d", "DeepConvNet",
+            "MaxPool2d", "Pooling", "SimpleConvNet"]
 __all__ += ["CBOW", "SkipGram", "UnigramSampler", "analogy", "contexts_and_targets",
             "most_similar", "negative_sampling_loss"]
 __all__ += ["RNNLM", "TransformerLM", "generate", "sample_next"]

@@ -1,12 +1,14 @@
-"""Convolution and pooling layers: ``Conv2d``, ``MaxPool2d``, ``AvgPool2d``.
+"""Convolution and pooling layers: ``Conv2d``, ``ConvTranspose2d``, ``MaxPool2d``,
+``AvgPool2d``.
 
-Thin modules around ``F.conv2d``, ``F.max_pool2d`` and ``F.avg_pool2d``
-(``chainrule/ops/conv.py``), which hold the maths (im2col and one matrix product).
+Thin modules around ``F.conv2d``, ``F.conv_transpose2d``, ``F.max_pool2d`` and
+``F.avg_pool2d`` (``chainrule/ops/``), which hold the maths (im2col and one matrix
+product).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -15,10 +17,11 @@ import chainrule.functional as F
 from chainrule.nn.init import RngLike, get_initializer, make_rng, zeros_
 from chainrule.nn.layers import _check_positive
 from chainrule.nn.module import Module, Parameter, as_input
-from chainrule.ops.conv import Padding, Pair, Window, conv_padding
+from chainrule.ops.conv import Padding, Pair, Window, _pair, conv_padding
+from chainrule.ops.conv_transpose import conv_transpose_output_size
 from chainrule.tensor import Tensor
 
-__all__ = ["Conv2d", "Convolution", "MaxPool2d", "AvgPool2d", "Pooling"]
+__all__ = ["Conv2d", "Convolution", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "Pooling"]
 
 
 class Conv2d(Module):
@@ -94,6 +97,85 @@ class Conv2d(Module):
 
 
 Convolution = Conv2d  # the textbook's name for the same layer
+
+
+class ConvTranspose2d(Module):
+    """2-D transposed convolution layer: (N, C_in, H, W) → (N, C_out, OH, OW), with
+    OH = (H - 1)·stride - 2·padding + dilation·(kh - 1) + output_padding + 1 (see
+    ``F.conv_transpose2d``): the upsampling layer of decoders and GAN generators.
+
+    ``weight`` has PyTorch's layout (in_channels, out_channels/groups, kh, kw), so
+    ``load_torch_state_dict`` copies it as it is; ``bias`` (out_channels,) starts at
+    zero. ``init`` is as for ``Conv2d``; the fan-in is read from the weight as PyTorch
+    does, out_channels/groups·kh·kw. ``forward(x, output_size=(OH, OW))`` chooses the
+    output_padding that gives that size, as in PyTorch.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Pair,
+                 stride: Pair = 1, padding: Pair = 0, output_padding: Pair = 0,
+                 groups: int = 1, bias: bool = True, dilation: Pair = 1,
+                 init: str | Callable[..., Any] = "he", seed: int | None = None,
+                 rng: RngLike = None, dtype: Any = np.float32) -> None:
+        super().__init__()
+        self.in_channels = _check_positive("in_channels", in_channels)
+        self.out_channels = _check_positive("out_channels", out_channels)
+        self.groups = _check_positive("groups", groups)
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"groups={groups} must divide both in_channels={in_channels} "
+                             f"and out_channels={out_channels}")
+        window = Window.make(kernel_size, stride, padding, dilation, "ConvTranspose2d")
+        self.kernel_size, self.stride = window.kernel, window.stride
+        self.padding, self.dilation = window.padding, window.dilation
+        self.output_padding = _pair(output_padding, "output_padding", "ConvTranspose2d", 0)
+        if any(e >= max(s, d) for e, s, d in zip(self.output_padding, self.stride,
+                                                 self.dilation)):
+            raise ValueError(f"ConvTranspose2d: output_padding {self.output_padding} must be "
+                             f"smaller than the stride {self.stride} or the dilation "
+                             f"{self.dilation} (along each axis)")
+        self.weight = Parameter(np.empty(
+            (self.in_channels, self.out_channels // self.groups, *self.kernel_size),
+            dtype=dtype))
+        get_initializer(init)(self.weight, rng=make_rng(rng, seed))
+        if bias:
+            self.bias = zeros_(Parameter(np.empty(self.out_channels, dtype=dtype)))
+        else:
+            self.register_parameter("bias", None)
+
+    def forward(self, x: Any, output_size: Sequence[int] | None = None) -> Tensor:
+        x = as_input(x, self.weight)
+        extra = self.output_padding
+        if output_size is not None:
+            extra = self._output_padding_for(x.shape, output_size)
+        return F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding,
+                                  extra, self.groups, self.dilation)
+
+    def _output_padding_for(self, shape: tuple[int, ...],
+                            output_size: Sequence[int]) -> tuple[int, int]:
+        """The output_padding that makes the output (OH, OW) = the last two of
+        ``output_size``; any size from the smallest to the smallest + max(stride,
+        dilation) - 1 is possible."""
+        wanted = tuple(int(n) for n in tuple(output_size)[-2:])
+        smallest = conv_transpose_output_size(shape[2:], self.kernel_size, self.stride,
+                                              self.padding, 0, self.dilation)
+        largest = tuple(n + max(s, d) - 1 for n, s, d in zip(smallest, self.stride,
+                                                            self.dilation))
+        if len(wanted) != 2 or not all(lo <= n <= hi for n, lo, hi in
+                                       zip(wanted, smallest, largest)):
+            raise ValueError(f"ConvTranspose2d: requested an output size of "
+                             f"{tuple(output_size)}, but for an input of shape {shape} the "
+                             f"possible sizes are {smallest} to {largest}")
+        return tuple(n - lo for n, lo in zip(wanted, smallest))
+
+    def extra_repr(self) -> str:
+        text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, padding={self.padding}")
+        if self.output_padding != (0, 0):
+            text += f", output_padding={self.output_padding}"
+        if self.dilation != (1, 1):
+            text += f", dilation={self.dilation}"
+        if self.groups != 1:
+            text += f", groups={self.groups}"
+        return text + ("" if self.bias is not None else ", bias=False")
 
 # Conv2d's padding_mode (PyTorch's names) -> the F.pad mode that fills the border
 PADDING_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "replicate",

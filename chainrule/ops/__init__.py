@@ -12,6 +12,7 @@ from typing import Any
 
 from chainrule.ops.arithmetic import add, astype, div, matmul, mul, neg, pow, sub
 from chainrule.ops.conv import avg_pool2d, col2im, conv2d, im2col, max_pool2d
+from chainrule.ops.conv_transpose import conv_transpose2d
 from chainrule.ops.elementwise import (
     abs,
     clip,
@@ -83,6 +84,7 @@ __all__ = [
 ]
 __all__ += ["batch_norm", "layer_norm"]
 __all__ += ["pad"]
+__all__ += ["conv_transpose2d"]
 __all__ += ["avg_pool2d", "col2im", "conv2d", "im2col", "max_pool2d"]
 __all__ += ["gru", "gru_cell", "lstm", "lstm_cell", "rnn", "rnn_cell"]
 
