@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from chainrule.ops.arithmetic import add, astype, div, matmul, mul, neg, pow, sub
-from chainrule.ops.conv import avg_pool2d, col2im, conv2d, im2col, max_pool2d
+from chainrule.ops.conv import col2im, conv2d, im2col
 from chainrule.ops.conv_transpose import conv_transpose2d
 from chainrule.ops.elementwise import (
     abs,
@@ -52,6 +52,7 @@ from chainrule.ops.nn import (
 )
 from chainrule.ops.normalization import batch_norm, layer_norm
 from chainrule.ops.padding import pad
+from chainrule.ops.pooling import avg_pool2d, max_pool2d
 from chainrule.ops.recurrent import gru, gru_cell, lstm, lstm_cell, rnn, rnn_cell
 from chainrule.ops.reduction import broadcast_to, max, mean, min, sum, sum_to, var
 from chainrule.ops.shape import (
