@@ -27,6 +27,7 @@ from chainrule.nn.attention import (
 )
 from chainrule.nn.container import ModuleList, Sequential
 from chainrule.nn.conv import (
+    AdaptiveAvgPool2d,
     AvgPool2d,
     Conv2d,
     Convolution,
@@ -62,8 +63,8 @@ __all__ = [
     "Tanh",
     "TwoLayerNet", "as_input", "get_activation", "init",
 ]
-__all__ += ["AvgPool2d", "Conv2d", "Convolution", "ConvTranspose2d", "DeepConvNet",
-            "MaxPool2d", "Pooling", "SimpleConvNet"]
+__all__ += ["AdaptiveAvgPool2d", "AvgPool2d", "Conv2d", "Convolution", "ConvTranspose2d",
+            "DeepConvNet", "MaxPool2d", "Pooling", "SimpleConvNet"]
 __all__ += ["CBOW", "SkipGram", "UnigramSampler", "analogy", "contexts_and_targets",
             "most_similar", "negative_sampling_loss"]
 __all__ += ["RNNLM", "TransformerLM", "generate", "sample_next"]

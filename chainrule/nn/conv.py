@@ -1,9 +1,8 @@
 """Convolution and pooling layers: ``Conv2d``, ``ConvTranspose2d``, ``MaxPool2d``,
-``AvgPool2d``.
+``AvgPool2d``, ``AdaptiveAvgPool2d``.
 
-Thin modules around ``F.conv2d``, ``F.conv_transpose2d``, ``F.max_pool2d`` and
-``F.avg_pool2d`` (``chainrule/ops/``), which hold the maths (im2col and one matrix
-product).
+Thin modules around the functions of the same names in ``chainrule.functional``
+(``chainrule/ops/``), which hold the maths (im2col and one matrix product).
 """
 
 from __future__ import annotations
@@ -21,7 +20,8 @@ from chainrule.ops.conv import Padding, Pair, Window, _pair, conv_padding
 from chainrule.ops.conv_transpose import conv_transpose_output_size
 from chainrule.tensor import Tensor
 
-__all__ = ["Conv2d", "Convolution", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "Pooling"]
+__all__ = ["Conv2d", "Convolution", "ConvTranspose2d", "MaxPool2d", "AvgPool2d",
+           "AdaptiveAvgPool2d", "Pooling"]
 
 
 class Conv2d(Module):
@@ -183,39 +183,88 @@ PADDING_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "replic
 
 
 class _Pool2d(Module):
-    """Shared by the pooling layers: they keep the window settings and call ``_pool``."""
+    """Shared by the pooling layers: they keep the window settings, checked once here."""
 
-    _pool: Callable[..., Tensor]  # the functional form, set by each subclass
-
-    def __init__(self, kernel_size: Pair, stride: Pair | None = None,
-                 padding: Pair = 0) -> None:
+    def __init__(self, kernel_size: Pair, stride: Pair | None, padding: Pair,
+                 dilation: Pair, ceil_mode: bool) -> None:
         super().__init__()
         name = type(self).__name__
         window = Window.make(kernel_size, kernel_size if stride is None else stride,
-                             padding, 1, name)
+                             padding, dilation, name)
+        if not isinstance(ceil_mode, (bool, np.bool_)):
+            raise TypeError(f"{name}: ceil_mode must be True or False, got {ceil_mode!r}")
         self.kernel_size, self.stride, self.padding = window.kernel, window.stride, \
             window.padding
-
-    def forward(self, x: Any) -> Tensor:
-        return self._pool(as_input(x), self.kernel_size, self.stride, self.padding)
+        self.dilation, self.ceil_mode = window.dilation, bool(ceil_mode)
 
     def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+        text = f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+        if self.dilation != (1, 1):
+            text += f", dilation={self.dilation}"
+        return text + (", ceil_mode=True" if self.ceil_mode else "")
 
 
 class MaxPool2d(_Pool2d):
-    """The maximum of each window (stride defaults to kernel_size). Backward: the
-    gradient goes to the window's maximum; on ties, to the first one in row-major order
-    (as in PyTorch)."""
+    """The maximum of each window (stride defaults to kernel_size), as
+    ``torch.nn.MaxPool2d`` (see ``F.max_pool2d`` for dilation, ceil_mode and
+    return_indices). Backward: the gradient goes to the window's maximum; on ties, to
+    the first one in row-major order (as in PyTorch)."""
 
-    _pool = staticmethod(F.max_pool2d)
+    def __init__(self, kernel_size: Pair, stride: Pair | None = None, padding: Pair = 0,
+                 dilation: Pair = 1, return_indices: bool = False,
+                 ceil_mode: bool = False) -> None:
+        super().__init__(kernel_size, stride, padding, dilation, ceil_mode)
+        self.return_indices = bool(return_indices)
+
+    def forward(self, x: Any) -> Tensor | tuple[Tensor, Tensor]:
+        return F.max_pool2d(as_input(x), self.kernel_size, self.stride, self.padding,
+                            self.dilation, self.ceil_mode, self.return_indices)
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + (", return_indices=True" if self.return_indices else "")
 
 
 class AvgPool2d(_Pool2d):
-    """The mean of each window (stride defaults to kernel_size); zero padding counts in
-    the mean (PyTorch's default). Backward: g/(kh·kw) to every pixel of the window."""
+    """The mean of each window (stride defaults to kernel_size), as
+    ``torch.nn.AvgPool2d``: zero padding counts in the mean unless
+    ``count_include_pad=False`` (see ``F.avg_pool2d`` for the divisors, ceil_mode and
+    divisor_override). Backward: g/divisor to every pixel of the window."""
 
-    _pool = staticmethod(F.avg_pool2d)
+    def __init__(self, kernel_size: Pair, stride: Pair | None = None, padding: Pair = 0,
+                 ceil_mode: bool = False, count_include_pad: bool = True,
+                 divisor_override: int | None = None) -> None:
+        super().__init__(kernel_size, stride, padding, 1, ceil_mode)
+        self.count_include_pad = bool(count_include_pad)
+        self.divisor_override = divisor_override
+
+    def forward(self, x: Any) -> Tensor:
+        return F.avg_pool2d(as_input(x), self.kernel_size, self.stride, self.padding,
+                            self.ceil_mode, self.count_include_pad, self.divisor_override)
+
+    def extra_repr(self) -> str:
+        text = super().extra_repr()
+        if not self.count_include_pad:
+            text += ", count_include_pad=False"
+        if self.divisor_override is not None:
+            text += f", divisor_override={self.divisor_override}"
+        return text
+
+
+class AdaptiveAvgPool2d(Module):
+    """The mean over each of OH×OW windows that together cover the image, whatever its
+    size (see ``F.adaptive_avg_pool2d``): ``AdaptiveAvgPool2d(1)`` is global average
+    pooling."""
+
+    def __init__(self, output_size: int | Sequence[int | None]) -> None:
+        super().__init__()
+        self.output_size = output_size
+        F.adaptive_avg_pool2d(np.zeros((1, 1, 1, 1)), output_size)  # the same checks, now
+
+    def forward(self, x: Any) -> Tensor:
+        return F.adaptive_avg_pool2d(as_input(x), self.output_size)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
 
 
 Pooling = MaxPool2d  # the textbook's name (its Pooling layer is max-pooling)

@@ -52,7 +52,7 @@ from chainrule.ops.nn import (
 )
 from chainrule.ops.normalization import batch_norm, layer_norm
 from chainrule.ops.padding import pad
-from chainrule.ops.pooling import avg_pool2d, max_pool2d
+from chainrule.ops.pooling import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 from chainrule.ops.recurrent import gru, gru_cell, lstm, lstm_cell, rnn, rnn_cell
 from chainrule.ops.reduction import broadcast_to, max, mean, min, sum, sum_to, var
 from chainrule.ops.shape import (
@@ -86,6 +86,7 @@ __all__ = [
 __all__ += ["batch_norm", "layer_norm"]
 __all__ += ["pad"]
 __all__ += ["conv_transpose2d"]
+__all__ += ["adaptive_avg_pool2d"]
 __all__ += ["avg_pool2d", "col2im", "conv2d", "im2col", "max_pool2d"]
 __all__ += ["gru", "gru_cell", "lstm", "lstm_cell", "rnn", "rnn_cell"]
 
