@@ -38,7 +38,14 @@ from chainrule.nn.conv import (
 from chainrule.nn.convnets import DeepConvNet, SimpleConvNet
 from chainrule.nn.language_models import RNNLM, TransformerLM, generate, sample_next
 from chainrule.nn.layers import Affine, Dropout, Dropout2d, Embedding, Flatten, Linear
-from chainrule.nn.losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, SumSquaredError
+from chainrule.nn.losses import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    MSELoss,
+    NLLLoss,
+    SumSquaredError,
+)
 from chainrule.nn.models import MLP, TwoLayerNet
 from chainrule.nn.module import LoadResult, Module, Parameter, as_input
 from chainrule.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
@@ -67,6 +74,7 @@ __all__ += ["AdaptiveAvgPool2d", "AvgPool2d", "Conv2d", "Convolution", "ConvTran
             "DeepConvNet", "MaxPool2d", "Pooling", "SimpleConvNet"]
 __all__ += ["CBOW", "SkipGram", "UnigramSampler", "analogy", "contexts_and_targets",
             "most_similar", "negative_sampling_loss"]
+__all__ += ["BCELoss", "NLLLoss"]
 __all__ += ["RNNLM", "TransformerLM", "generate", "sample_next"]
 __all__ += ["MultiheadAttention", "PositionalEmbedding", "TransformerBlock", "causal_mask",
             "dot_product_attention"]

@@ -48,6 +48,7 @@ from chainrule.ops.nn import (
     log_softmax,
     logsumexp,
     mse_loss,
+    nll_loss,
     softmax,
 )
 from chainrule.ops.normalization import batch_norm, layer_norm
@@ -87,6 +88,7 @@ __all__ += ["batch_norm", "layer_norm"]
 __all__ += ["pad"]
 __all__ += ["conv_transpose2d"]
 __all__ += ["adaptive_avg_pool2d"]
+__all__ += ["nll_loss"]
 __all__ += ["avg_pool2d", "col2im", "conv2d", "im2col", "max_pool2d"]
 __all__ += ["gru", "gru_cell", "lstm", "lstm_cell", "rnn", "rnn_cell"]
 
