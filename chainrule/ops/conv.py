@@ -162,13 +162,15 @@ def _scatter_taps(piece: Callable[[int, int, int], np.ndarray], input_shape: tup
     gradients (kh·kw vectorised steps). Where windows overlap a pixel collects several
     pieces, so they are added; where they do not (stride ≥ kernel span), each pixel gets
     at most one and the pieces are simply written, and when the windows tile the whole
-    padded image not even zeros are needed first.
+    padded image (undilated) not even zeros are needed first.
     """
     n, c, h, w = input_shape
     (ph, pw), span, stride = window.padding, window.span(), window.stride
     padded = (h + 2 * ph, w + 2 * pw)
     overlap = stride[0] < span[0] or stride[1] < span[1]
-    tiled = stride == span and padded == (out_size[0] * stride[0], out_size[1] * stride[1])
+    # (dilated taps leave gaps inside their span, which then must start at zero too)
+    tiled = stride == span and window.dilation == (1, 1) and \
+        padded == (out_size[0] * stride[0], out_size[1] * stride[1])
     out = _new_images((n, c, *padded), dtype, None if tiled else 0.0)
     for k, i, j, rows, cols in window.taps(out_size):
         if overlap:

@@ -178,3 +178,23 @@ def test_conv_transpose2d_shape_errors(rng):
         nn.ConvTranspose2d(4, 3, 3, groups=2)
     with pytest.raises(ValueError, match="output_padding"):
         nn.ConvTranspose2d(4, 3, 3, output_padding=1)
+
+
+@pytest.mark.parametrize("op", ["conv2d", "conv_transpose2d"])
+def test_dilated_windows_that_tile_leave_no_gaps(torch, rng, op):
+    """Stride = dilated span: the windows tile the image, but the gaps between dilated
+    taps get no gradient and must be zeros (they once were uninitialised memory)."""
+    kw = dict(stride=(1, 3), dilation=(1, 2))
+    if op == "conv2d":
+        a, w = rng.standard_normal((1, 2, 4, 9)), rng.standard_normal((3, 2, 1, 2))
+        x = Tensor(a, requires_grad=True)
+        F.conv2d(x, w, **kw).sum().backward()
+        tx = torch.tensor(a, requires_grad=True)
+        torch.nn.functional.conv2d(tx, torch.tensor(w), **kw).sum().backward()
+        np.testing.assert_allclose(x.grad.data, tx.grad.numpy(), rtol=1e-12)
+    else:
+        a, w = rng.standard_normal((1, 2, 4, 3)), rng.standard_normal((2, 3, 1, 2))
+        expected = torch.nn.functional.conv_transpose2d(torch.tensor(a), torch.tensor(w),
+                                                        **kw).numpy()
+        np.testing.assert_allclose(F.conv_transpose2d(a, w, **kw).data, expected,
+                                   rtol=1e-12)
