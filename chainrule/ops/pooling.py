@@ -123,8 +123,24 @@ class MaxPool2d(PoolSelect):
         for tap in taps[1:-1]:
             below &= tap < out
             winners += below
+        if x.dtype.kind == "f":
+            # a maximum of -inf ties with the padding: as in PyTorch, the window's
+            # first pixel inside the image wins then (and gets the gradient)
+            empty = out == -np.inf
+            if empty.any():
+                winners[empty] = np.broadcast_to(self._first_inside(out.shape[2:]),
+                                                 out.shape)[empty]
         self.winners = winners
         return out
+
+    def _first_inside(self, out_size: tuple[int, int]) -> np.ndarray:
+        """For each window, its first tap (row-major) not in the top or left padding,
+        as an (OH, OW) array of tap numbers."""
+        (kh, kw), stride, padding, dilation = self.pool.window
+        first = [np.clip(-((o * s - p) // d), 0, k - 1)  # ⌈(p - o·s)/d⌉, at least 0
+                 for o, s, p, d, k in zip((np.arange(out_size[0]), np.arange(out_size[1])),
+                                          stride, padding, dilation, (kh, kw))]
+        return first[0][:, None] * kw + first[1]
 
     def flat_indices(self) -> np.ndarray:
         """Each window's winner as PyTorch's ``return_indices`` gives it: the flat
@@ -227,14 +243,16 @@ def _pool_geometry(x: Tensor, kernel_size: Pair, stride: Pair | None, padding: P
     if any(p > k // 2 for p, k in zip(window.padding, window.kernel)):
         raise ValueError(f"{op}: padding {window.padding} must be at most half the kernel "
                          f"size {window.kernel} (otherwise a window could hold only padding)")
-    window.output_size(x.shape, op)  # raises when the kernel does not fit
     if not ceil_mode:
+        window.output_size(x.shape, op)  # raises when the kernel does not fit
         return Pool(window)
     extra = []
     for n, s, p, span in zip(x.shape[2:], window.stride, window.padding, window.span()):
         count = -(-(n + 2 * p - span) // s) + 1  # windows, rounded up
-        if (count - 1) * s >= n + p:  # the last would start in the right padding
+        if count >= 2 and (count - 1) * s >= n + p:  # the last would start in the padding
             count -= 1
+        if count < 1:
+            window.output_size(x.shape, op)  # the kernel does not fit: that error
         extra.append(max(0, (count - 1) * s + span - (n + 2 * p)))
     return Pool(window, tuple(extra))
 

@@ -93,6 +93,37 @@ def test_max_pool_indices_match_torch_with_ties(torch, rng):
     np.testing.assert_array_equal(index.data, tindex.numpy())
 
 
+def test_ceil_mode_takes_a_kernel_larger_than_the_input(torch, rng):
+    """In ceil_mode one window may run off the edge, even when the kernel is larger than
+    the padded input (torch's rule); a second would start past the input."""
+    a = rng.standard_normal((1, 2, 2, 5))
+    for fn in ("max_pool2d", "avg_pool2d"):
+        ours = getattr(F, fn)(a, 3, 2, ceil_mode=True)
+        theirs = getattr(torch.nn.functional, fn)(torch.tensor(a), 3, 2, ceil_mode=True)
+        assert ours.shape == tuple(theirs.shape) == (1, 2, 1, 2)
+        np.testing.assert_allclose(ours.data, theirs.numpy(), rtol=1e-12)
+    with pytest.raises(ValueError, match="larger than the padded input"):
+        F.max_pool2d(a, 4, 2, ceil_mode=False)
+    with pytest.raises(ValueError, match="larger than the padded input"):
+        F.max_pool2d(rng.standard_normal((1, 1, 1, 1)), 4, 2, ceil_mode=True)
+
+
+def test_max_pool_of_minus_infinity_picks_the_first_pixel_inside(torch):
+    """Where a window's maximum is -inf it ties with the padding; as in torch, the
+    first pixel inside the image is the winner and gets the gradient."""
+    a = np.full((1, 1, 4, 5), -np.inf)
+    a[0, 0, 3, 4] = 1.0
+    x = Tensor(a, requires_grad=True)
+    y, index = F.max_pool2d(x, 3, 2, 1, return_indices=True)
+    tx = torch.tensor(a, requires_grad=True)
+    ty, tindex = torch.nn.functional.max_pool2d(tx, 3, 2, 1, return_indices=True)
+    np.testing.assert_array_equal(index.data, tindex.numpy())
+    g = np.arange(1.0, 1.0 + y.size).reshape(y.shape)
+    y.backward(g)
+    ty.backward(torch.tensor(g))
+    np.testing.assert_array_equal(x.grad.data, tx.grad.numpy())
+
+
 # --------------------------------------------------------------------------- average
 # (N, C, H, W), kernel, stride, padding, ceil_mode, count_include_pad, divisor_override
 AVG_CASES = {
