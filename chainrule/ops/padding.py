@@ -68,7 +68,7 @@ def _source_index(n: int, before: int, after: int, mode: str) -> np.ndarray:
     # circular: wrapped around within the part that is kept (torch's rule when the
     # other side is cropped), positions lo..hi-1 of the input
     lo, hi = max(-before, 0), n - max(-after, 0)
-    return lo + (s - lo) % (hi - lo)
+    return lo + (s - lo) % (hi - lo) if s.size else s
 
 
 class PadCopy(Function):
@@ -149,20 +149,20 @@ def pad(x: Any, padding: Sequence[int], mode: str = "constant",
     first = x.ndim - len(pairs)  # the first padded axis
     for axis, (before, after) in enumerate(pairs, start=first):
         n = x.shape[axis]
-        if n + before + after < 0 or (mode != "constant" and n + before + after == 0) \
-                or -before > n or -after > n:
+        if n + before + after < 0 or (mode == "constant" and (-before > n or -after > n)):
             raise ValueError(f"pad: padding ({before}, {after}) of axis {axis} crops more "
                              f"than its {n} places (input of shape {x.shape})")
-        if mode == "constant":
-            continue
+        if mode == "constant" or n + before + after == 0 or max(before, after) <= 0:
+            continue  # nothing to fill
+        # reflect reads up to n-1 places inward, circular wraps within the kept part
         kept = n - max(-before, 0) - max(-after, 0)
         limit = {"reflect": n - 1, "replicate": None, "circular": kept}[mode]
-        if kept <= 0 or (limit is not None and max(before, after) > limit):
-            allowed = "at least one place kept" if kept <= 0 else \
+        if n == 0 or (limit is not None and max(before, after) > limit):
+            allowed = "nothing: the axis is empty" if n == 0 else \
                 f"at most {limit} (the axis keeps {kept} of its {n} places" + \
                 (", and the edge is not repeated)" if mode == "reflect" else ")")
             raise ValueError(f"pad: mode={mode!r} cannot pad axis {axis} by "
-                             f"({before}, {after}): each width must be {allowed}; "
+                             f"({before}, {after}): each width can be {allowed}; "
                              f"input of shape {x.shape}")
     if mode == "constant":
         fill = 0.0 if value is None else value

@@ -120,3 +120,28 @@ def test_pad_limits(torch):
 def test_pad_bad_arguments(args, message):
     with pytest.raises((TypeError, ValueError), match=message):
         F.pad(Tensor(np.ones((2, 4))), *args)
+
+
+@pytest.mark.parametrize("mode, padding", [("replicate", (2, -3)), ("replicate", (-4, 3)),
+                                           ("reflect", (-3, 1)), ("circular", (-1, 1))])
+def test_pad_crops_past_the_other_side_as_torch(torch, rng, mode, padding):
+    """A side may be cropped further than the other is padded: the output reads the
+    input by torch's index rule (replicate (2, -3) of [a b c] gives [a a])."""
+    a = rng.standard_normal((2, 3, 3))
+    x = Tensor(a, requires_grad=True)
+    tx = torch.tensor(a, requires_grad=True)
+    y = F.pad(x, padding, mode)
+    ty = torch.nn.functional.pad(tx, padding, mode=mode)
+    np.testing.assert_array_equal(y.data, ty.detach().numpy())
+    g = rng.standard_normal(y.shape)
+    y.backward(g)
+    ty.backward(torch.tensor(g))
+    np.testing.assert_allclose(x.grad.data, tx.grad.numpy(), rtol=1e-12)
+
+
+def test_circular_pad_refuses_to_wrap_beyond_the_kept_part():
+    """torch returns uninitialised memory here (it copies from places not yet filled);
+    chainrule refuses."""
+    with pytest.raises(ValueError, match=r"mode='circular' cannot pad axis 2 by \(1, -3\)"
+                                         r".*at most 0 \(the axis keeps 0 of its 3 places\)"):
+        F.pad(np.ones((1, 4, 3)), (1, -3), "circular")
