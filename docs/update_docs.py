@@ -1,12 +1,15 @@
-"""Run the Python blocks of the documentation pages and write their printed output
-into the ``text`` block after each one, so that the pages can never go stale.
+"""Bring the documentation pages up to date with the code, so that they can never go
+stale: run the Python blocks of the walkthrough pages and write their printed output
+into the ``text`` block after each one, and write the generated pages whole.
 
-    python docs/update_docs.py            # rewrite the outputs of every page
-    python docs/update_docs.py --check    # only report pages whose outputs differ
+    python docs/update_docs.py            # rewrite every page that is out of date
+    python docs/update_docs.py --check    # only report the pages that are out of date
 
-A page is Markdown in which every ```python block is followed by a ```text block
-holding what it prints. The blocks of one page run in order in one namespace, like
-cells of a notebook. ``tests/test_docs.py`` uses the same functions to compare.
+A walkthrough page is Markdown in which every ```python block is followed by a ```text
+block holding what it prints. The blocks of one page run in order in one namespace,
+like cells of a notebook. A generated page (the operator reference, docs/operators.md)
+is rendered from the operations themselves (``docs/operator_page.py``).
+``tests/test_docs.py`` uses the same functions to compare.
 """
 
 from __future__ import annotations
@@ -16,12 +19,22 @@ import contextlib
 import io
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
 PAGES = [DOCS / "backprop.md"]
+
+
+def generated_pages() -> dict[Path, Callable[[], str]]:
+    """The pages written whole from the code, each with the function rendering it."""
+    if str(DOCS) not in sys.path:
+        sys.path.insert(0, str(DOCS))
+    import operator_page
+
+    return {DOCS / "operators.md": operator_page.render}
 
 # A python block, then (after blank lines) its text block, which may still be missing.
 _BLOCK = re.compile(r"```python\n(?P<code>.*?)^```\n(?:\n*```text\n(?P<output>.*?)^```\n)?",
@@ -87,17 +100,28 @@ def update(page: Path, check: bool = False) -> bool:
     return False
 
 
+def update_generated(page: Path, render: Callable[[], str], check: bool = False) -> bool:
+    """Rewrite a generated ``page`` (or with ``check`` only compare); True if up to date."""
+    new = render()
+    if page.exists() and page.read_text(encoding="utf-8") == new:
+        return True
+    if not check:
+        page.write_text(new, encoding="utf-8")
+    return False
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true",
-                        help="do not write; exit with status 1 if any output is stale")
+                        help="do not write; exit with status 1 if any page is stale")
     args = parser.parse_args()
     stale = [page for page in PAGES if not update(page, check=args.check)]
+    stale += [page for page, render in generated_pages().items()
+              if not update_generated(page, render, check=args.check)]
     for page in stale:
-        print(f"{page.relative_to(ROOT)}: " + ("outputs are stale" if args.check
-                                                else "outputs rewritten"))
+        print(f"{page.relative_to(ROOT)}: " + ("stale" if args.check else "rewritten"))
     if not stale:
-        print("all outputs are up to date")
+        print("all pages are up to date")
     return 1 if stale and args.check else 0
 
 

@@ -89,3 +89,28 @@ def test_every_readme_block_runs_on_its_own(index, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MPLBACKEND", "Agg")
     exec(compile(block, f"README.md block {index + 1}", "exec"), {"__name__": "readme"})
+
+
+OPERATORS = ROOT / "docs" / "operators.md"
+
+
+def test_the_operator_reference_is_up_to_date():
+    """docs/operators.md is exactly what docs/update_docs.py renders from the operations
+    and their table of cases: a new operation, or a changed rule, formula, domain,
+    special point or case, makes it stale."""
+    pages = _update_docs().generated_pages()
+    assert OPERATORS in pages
+    expected = pages[OPERATORS]()
+    shown = OPERATORS.read_text(encoding="utf-8") if OPERATORS.exists() else ""
+    if shown != expected:
+        new, old = expected.splitlines(), shown.splitlines()
+        line = next((i for i, (a, b) in enumerate(zip(new, old)) if a != b),
+                    min(len(new), len(old)))
+        pytest.fail(f"docs/operators.md is stale from line {line + 1}: it shows "
+                    f"{old[line] if line < len(old) else '(nothing)'!r}, the operations give "
+                    f"{new[line] if line < len(new) else '(nothing)'!r}; run "
+                    "`python docs/update_docs.py` and commit the page")
+
+
+def test_the_readme_links_the_operator_reference():
+    assert "docs/operators.md" in README.read_text(encoding="utf-8")

@@ -23,6 +23,7 @@ _COMMANDS = [
     "eval",
     "generate",
     "experiment",
+    "export",
 ]
 
 

@@ -27,6 +27,7 @@ class BinaryElementwise(Function):
 
 class Add(BinaryElementwise):
     rule = "d(a+b)/da = 1, d(a+b)/db = 1"
+    formula = "y = a + b (broadcasting)"
 
     def forward(self, a, b):
         return a + b
@@ -37,6 +38,7 @@ class Add(BinaryElementwise):
 
 class Sub(BinaryElementwise):
     rule = "d(a-b)/da = 1, d(a-b)/db = -1"
+    formula = "y = a - b (broadcasting)"
 
     def forward(self, a, b):
         return a - b
@@ -47,6 +49,7 @@ class Sub(BinaryElementwise):
 
 class Mul(BinaryElementwise):
     rule = "d(a*b)/da = b, d(a*b)/db = a"
+    formula = "y = a·b (broadcasting)"
 
     def forward(self, a, b):
         return a * b
@@ -60,6 +63,8 @@ class Mul(BinaryElementwise):
 
 class Div(BinaryElementwise):
     rule = "d(a/b)/da = 1/b, d(a/b)/db = -a/b²"
+    formula = "y = a / b (broadcasting)"
+    domain = "b ≠ 0"
 
     def forward(self, a, b):
         return a / b
@@ -73,6 +78,7 @@ class Div(BinaryElementwise):
 
 class Neg(Function):
     rule = "d(-x)/dx = -1"
+    formula = "y = -x"
 
     def forward(self, x):
         return -x
@@ -85,6 +91,9 @@ class PowScalar(Function):
     """``x ** c`` for a constant exponent c."""
 
     rule = "d(x^c)/dx = c·x^(c-1)"
+    formula = "y = xᶜ for a constant number c"
+    domain = "x > 0 for a fractional c; x ≠ 0 for c < 0"
+    special = "c = 0: the gradient is 0 everywhere, also at x = 0 (x⁰ is constant)"
 
     def __init__(self, exponent: float) -> None:
         self.exponent = exponent
@@ -104,6 +113,9 @@ class Pow(BinaryElementwise):
     """``a ** b`` for two tensors."""
 
     rule = "d(a^b)/da = b·a^(b-1), d(a^b)/db = a^b·ln a"
+    formula = "y = aᵇ (broadcasting)"
+    domain = "a > 0 (a = 0 with b ≥ 0 gives a value)"
+    special = "a = 0: d/db is 0 (ln 1 used in place of ln 0: aᵇ is flat in b there)"
 
     def forward(self, a, b):
         return a**b
@@ -122,6 +134,7 @@ class MatMul(Function):
     """Matrix product with NumPy's rules (1-D operands, batched stacks)."""
 
     rule = "d(a@b)/da = g @ bᵀ, d(a@b)/db = aᵀ @ g"
+    formula = "y = a @ b, NumPy's matmul (1-D operands, broadcast batch axes)"
 
     def explain_error(self, inputs, error):
         a, b = inputs
@@ -167,6 +180,8 @@ class MatMul(Function):
 
 class AsType(Function):
     rule = "the identity, cast back to the input's dtype"
+    formula = "y = x converted to another dtype"
+    domain = "gradients flow between floating dtypes only"
 
     def __init__(self, dtype: Any) -> None:
         self.dtype = np.dtype(dtype)

@@ -247,6 +247,9 @@ class Conv2d(Function):
     """y = W ⋆ x + b as one matrix product per group: y = W·im2col(x) + b."""
 
     rule = "dx = col2im(Wᵀ·g), dW = g·im2col(x)ᵀ, db = Σ_(n,h,w) g"
+    formula = ("y = W ⋆ x + b, cross-correlation of NCHW images (stride, padding, dilation, "
+               "groups), computed as W·im2col(x) + b")
+    domain = "the kernel fits in the padded input"
 
     def __init__(self, window: Window, groups: int) -> None:
         self.window, self.groups = window, groups
@@ -277,6 +280,7 @@ class Conv2dInputGrad(Function):
     """
 
     rule = "d/dg = conv2d(h, W), d/dW = weight-gradient(h, g) for upstream h"
+    formula = "dx = col2im(Wᵀ·g): the transposed convolution of g (a convolution's input gradient)"
 
     def __init__(self, window: Window, groups: int, input_shape: tuple[int, ...]) -> None:
         self.window, self.groups, self.input_shape = window, groups, input_shape
@@ -300,6 +304,7 @@ class Conv2dWeightGrad(Function):
     """
 
     rule = "d/dx = col2im(Hᵀ·g), d/dg = conv2d(x, H) for upstream H"
+    formula = "dW = g·im2col(x)ᵀ (a convolution's weight gradient)"
 
     def __init__(self, window: Window, groups: int, weight_shape: tuple[int, ...],
                  cols: np.ndarray | None = None) -> None:
@@ -325,6 +330,7 @@ class Im2Col(Function):
 
     rule = "each pixel is copied into the rows of its windows: dx adds those rows' " \
            "gradients back (col2im)"
+    formula = "every kh×kw receptive field of x as a row: (N·OH·OW, C·kh·kw)"
 
     def __init__(self, window: Window) -> None:
         self.window = window
@@ -346,6 +352,7 @@ class Col2Im(Function):
 
     rule = "each row was added onto its window's pixels: d(row) reads the gradient " \
            "there (im2col)"
+    formula = "every row added back onto the pixels of its window: (N, C, H, W)"
 
     def __init__(self, window: Window, input_shape: tuple[int, ...]) -> None:
         self.window, self.input_shape = window, input_shape

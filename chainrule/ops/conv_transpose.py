@@ -42,6 +42,9 @@ class ConvTranspose2d(Function):
 
     rule = "dx = conv2d(g, W), dW = conv2d's weight gradient with g as its input and " \
            "x as its output's gradient, db = Σ_(n,h,w) g"
+    formula = "y = col2im(Wᵀ·x) + b: conv2d's input gradient applied to x, W of shape " \
+              "(C_in, C_out/groups, kh, kw)"
+    special = "output_padding adds rows and columns at the bottom and right (as torch)"
 
     def __init__(self, window: Window, groups: int, output_shape: tuple[int, ...]) -> None:
         # the window and groups of the convolution this transposes, whose input has

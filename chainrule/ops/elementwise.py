@@ -24,6 +24,7 @@ def _constant(array: np.ndarray) -> Tensor:
 
 class Exp(Function):
     rule = "d(eˣ)/dx = eˣ = y"
+    formula = "y = eˣ"
 
     def forward(self, x):
         return np.exp(x)
@@ -34,6 +35,8 @@ class Exp(Function):
 
 class Log(Function):
     rule = "d(ln x)/dx = 1/x"
+    formula = "y = ln x"
+    domain = "x > 0"
 
     def forward(self, x):
         return np.log(x)
@@ -44,6 +47,8 @@ class Log(Function):
 
 class Sqrt(Function):
     rule = "d(√x)/dx = 1/(2√x) = 1/(2y)"
+    formula = "y = √x"
+    domain = "x ≥ 0 (the gradient is infinite at 0)"
 
     def forward(self, x):
         return np.sqrt(x)
@@ -54,6 +59,8 @@ class Sqrt(Function):
 
 class Abs(Function):
     rule = "d|x|/dx = sign(x) (0 at x = 0)"
+    formula = "y = |x|"
+    special = "x = 0: kink; gradient 0 by convention (sign 0 = 0, as torch)"
 
     def forward(self, x):
         return np.abs(x)
@@ -64,6 +71,7 @@ class Abs(Function):
 
 class Sin(Function):
     rule = "d(sin x)/dx = cos x"
+    formula = "y = sin x"
 
     def forward(self, x):
         return np.sin(x)
@@ -74,6 +82,7 @@ class Sin(Function):
 
 class Cos(Function):
     rule = "d(cos x)/dx = -sin x"
+    formula = "y = cos x"
 
     def forward(self, x):
         return np.cos(x)
@@ -84,6 +93,7 @@ class Cos(Function):
 
 class Tanh(Function):
     rule = "d(tanh x)/dx = 1 - tanh²x = 1 - y²"
+    formula = "y = tanh x"
 
     def forward(self, x):
         return np.tanh(x)
@@ -102,6 +112,7 @@ def stable_sigmoid(x: np.ndarray) -> np.ndarray:
 
 class Sigmoid(Function):
     rule = "dσ(x)/dx = σ(x)(1 - σ(x)) = y(1 - y)"
+    formula = "y = σ(x) = 1/(1 + e⁻ˣ), computed without overflow"
 
     def forward(self, x):
         return stable_sigmoid(x)
@@ -113,6 +124,8 @@ class Sigmoid(Function):
 
 class ReLU(Function):
     rule = "d relu(x)/dx = 1 if x > 0 else 0"
+    formula = "y = max(x, 0)"
+    special = "x = 0: kink; gradient 0 by convention (as torch)"
 
     def forward(self, x):
         # NumPy's maximum with a scalar operand takes a loop about twice as slow as with
@@ -131,6 +144,8 @@ class ReLU(Function):
 
 class LeakyReLU(Function):
     rule = "d leaky_relu(x)/dx = 1 if x > 0 else slope"
+    formula = "y = x if x > 0 else slope·x"
+    special = "x = 0: kink; gradient slope by convention (as torch)"
 
     def __init__(self, slope: float) -> None:
         self.slope = slope
@@ -149,6 +164,10 @@ class Softplus(Function):
     two differ by less than e^(-threshold)/β, and the linear form cannot overflow)."""
 
     rule = "d softplus/dx = σ(βx), and 1 where βx > threshold (the linear part)"
+    formula = "y = ln(1 + e^(βx))/β = (max(βx, 0) + ln(1 + e^(-|βx|)))/β; y = x where βx > " \
+              "threshold"
+    special = "βx = threshold: the value jumps by < e^(-threshold)/β and the slope from " \
+              "σ(threshold) to 1 (as torch); β ≠ 0"
 
     def __init__(self, beta: float = 1.0, threshold: float = 20.0) -> None:
         self.beta, self.threshold = beta, threshold
@@ -182,6 +201,8 @@ def softplus(x: Any, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
 
 class Clip(Function):
     rule = "d clip(x, lo, hi)/dx = 1 if lo ≤ x ≤ hi else 0"
+    formula = "y = min(max(x, lo), hi)"
+    special = "x = lo or x = hi: kinks; gradient 1 there (the bounds are inside, as torch.clamp)"
 
     def __init__(self, low: float | None, high: float | None) -> None:
         self.low, self.high = low, high
@@ -200,6 +221,8 @@ class Clip(Function):
 
 class Maximum(BinaryElementwise):
     rule = "d max(a,b)/da = 1 where a > b, ½ where a = b, else 0 (and b alike)"
+    formula = "y = max(a, b) elementwise (broadcasting)"
+    special = "a = b: ties share the gradient, ½ each (as torch)"
     pick, wins = staticmethod(np.maximum), staticmethod(np.greater)  # min: below
 
     def forward(self, a, b):
@@ -218,11 +241,15 @@ class Maximum(BinaryElementwise):
 
 class Minimum(Maximum):
     rule = "d min(a,b)/da = 1 where a < b, ½ where a = b, else 0 (and b alike)"
+    formula = "y = min(a, b) elementwise (broadcasting)"
+    special = "a = b: ties share the gradient, ½ each (as torch)"
     pick, wins = staticmethod(np.minimum), staticmethod(np.less)
 
 
 class Where(BinaryElementwise):
     rule = "d where(c, a, b)/da = c, /db = not c"
+    formula = "y = a where the condition c holds, else b"
+    special = "the condition is a constant: it gets no gradient"
 
     def __init__(self, condition: np.ndarray) -> None:
         self.condition = condition
@@ -342,6 +369,7 @@ _GELU_CUBIC = 0.044715  # the tanh approximation's cubic term (Hendrycks & Gimpe
 
 class Erf(Function):
     rule = "d erf(x)/dx = (2/√π)·e^(-x²)"
+    formula = "y = erf(x) = (2/√π)·∫₀ˣ e^(-t²) dt"
 
     def forward(self, x):
         return _special.erf(x)
@@ -368,6 +396,7 @@ class GELU(Function):
     it. Φ(x) = ½(1 + erf(x/√2)) is computed exactly (to the dtype's precision)."""
 
     rule = "d(x·Φ(x))/dx = Φ(x) + x·φ(x), φ(x) = e^(-x²/2)/√(2π) the normal density"
+    formula = "y = x·Φ(x), Φ the standard normal distribution function"
 
     def forward(self, x):
         cdf = _special.erf(x * _SQRT_HALF)
@@ -399,6 +428,7 @@ class GELUTanh(Function):
     BERT and GPT-2, and ``torch.nn.GELU(approximate='tanh')``)."""
 
     rule = "d/dx = ½(1 + t) + ½x(1 - t²)·√(2/π)(1 + 3·0.044715x²), t = tanh u"
+    formula = "y = ½x(1 + tanh u), u = √(2/π)(x + 0.044715x³)"
 
     def forward(self, x):
         self.t = np.tanh(_SQRT_2_OVER_PI * (x + _GELU_CUBIC * x * x * x))

@@ -42,6 +42,7 @@ class Linear(Function):
     """y = x·W + b for x of shape (..., in), W (in, out), b (out,)."""
 
     rule = "dx = g·Wᵀ, dW = xᵀ·g, db = Σ_batch g"
+    formula = "y = x·W + b, W of shape (in, out)"
 
     def forward(self, x, weight, bias=None):
         if x.ndim > 2:  # one (N·T, in)·(in, out) product: NumPy's matmul over a stack of
@@ -125,6 +126,8 @@ class Embedding(Function):
     vector times W, without ever building the one-hot vector)."""
 
     rule = "dW[k] = Σ g over the positions whose index is k (repeated indices add up)"
+    formula = "y = W[index]: rows of the table picked by integer indices"
+    special = "the row padding_idx gets no gradient (as torch)"
 
     def __init__(self, index: np.ndarray, padding_idx: int | None) -> None:
         self.index, self.padding_idx = index, padding_idx
@@ -195,6 +198,7 @@ def _log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
 
 class Softmax(Function):
     rule = "dyᵢ/dxⱼ = yᵢ(δᵢⱼ - yⱼ), so dx = y·(g - Σ g·y)"
+    formula = "yᵢ = e^xᵢ / Σⱼ e^xⱼ along an axis (shifted by the maximum: no overflow)"
 
     def __init__(self, axis: int) -> None:
         self.axis = axis
@@ -210,6 +214,7 @@ class Softmax(Function):
 
 class LogSoftmax(Function):
     rule = "d log softmax(x)ᵢ/dxⱼ = δᵢⱼ - softmax(x)ⱼ, so dx = g - softmax·Σg"
+    formula = "yᵢ = xᵢ - ln Σⱼ e^xⱼ along an axis (shifted by the maximum)"
 
     def __init__(self, axis: int) -> None:
         self.axis = axis
@@ -223,6 +228,8 @@ class LogSoftmax(Function):
 
 class LogSumExp(Function):
     rule = "d ln Σ exp(x)/dxᵢ = softmax(x)ᵢ"
+    formula = "y = ln Σ eˣ over the given axes (shifted by the maximum)"
+    special = "all -∞ along an axis: y = -∞, not nan"
 
     def __init__(self, axes: tuple[int, ...] | None, keepdims: bool) -> None:
         self.axes, self.keepdims = axes, keepdims
@@ -354,6 +361,11 @@ class CrossEntropy(Function):
 
     rule = "d CE/dx = softmax(x)·Σq - q, q the target distribution (one-hot, smoothed, " \
            "weighted); d CE/dt = -(1-ε)·w·log softmax(x) for probability targets"
+    formula = ("L = -Σ_c q_c·log softmax(x)_c per sample, q = w·((1-ε)·t + ε/C) (t one-hot "
+               "of a class index, or probabilities), then the mean (÷ Σ w[t] over counted "
+               "class indices, ÷ N for probabilities), the sum or none")
+    domain = "class indices in 0..C-1, or probability rows of the logits' shape"
+    special = "samples whose class is ignore_index add 0 and are left out of the mean (as torch)"
 
     def __init__(self, reduction: str, classes: ClassTargets | None,
                  weight: np.ndarray | None = None, smoothing: float = 0.0) -> None:
@@ -570,6 +582,9 @@ class NLLLoss(Function):
     divides by Σₙ w[tₙ] over the others (PyTorch's weighted mean)."""
 
     rule = "d NLL/dx[n, tₙ] = -w[tₙ] (÷ Σ w[tₙ] for the mean); 0 for the other classes"
+    formula = "L = -w[tₙ]·x[n, tₙ] per sample, then the mean (÷ Σ w[tₙ]), the sum or none"
+    domain = "class indices in 0..C-1 (x: log-probabilities, classes last)"
+    special = "samples whose class is ignore_index add 0 and are left out of the mean (as torch)"
 
     def __init__(self, classes: ClassTargets, reduction: str) -> None:
         self.classes, self.reduction = classes, reduction
@@ -668,6 +683,9 @@ class BCEWithLogits(Function):
 
     rule = "dL/dx = w·((p·t + 1 - t)·σ(x) - p·t) (σ(x) - t unweighted), " \
            "dL/dt = w·(p·softplus(-x) - softplus(x)) (-x unweighted)"
+    formula = "L = w·[(1-t)·x + (1 + (p-1)·t)·softplus(-x)] = -w·[p·t·ln σ(x) + " \
+              "(1-t)·ln(1-σ(x))], p = pos_weight"
+    domain = "targets t in [0, 1]"
 
     def __init__(self, reduction: str, weight: np.ndarray | None = None,
                  pos_weight: np.ndarray | None = None) -> None:
@@ -733,6 +751,9 @@ class BinaryCrossEntropy(Function):
     L = -w·[t·max(log p, -100) + (1 - t)·max(log(1 - p), -100)]."""
 
     rule = "dL/dp = w·(p - t)/max(p(1 - p), 1e-12), dL/dt = -w·logit(p) = w·(ln(1-p) - ln p)"
+    formula = "L = -w·[t·max(ln p, -100) + (1-t)·max(ln(1-p), -100)]"
+    domain = "probabilities p in [0, 1], targets t in [0, 1]"
+    special = "p = 0 or 1: the logs are clamped at -100 and p(1-p) at 1e-12 (as torch)"
 
     def __init__(self, reduction: str, weight: np.ndarray | None = None) -> None:
         self.reduction, self.weight = reduction, weight

@@ -30,6 +30,9 @@ class Normalize(Function):
 
     rule = ("x̂ = (x - μ)/σ; dx = (1/N)·γ/σ·(N·dy - Σdy - x̂·Σ(dy·x̂)) "
             "(γ/σ·dy with fixed statistics); dγ = Σ dy·x̂; dβ = Σ dy")
+    formula = ("y = γ·(x - μ)/√(σ² + ε) + β, μ and σ² over the normalised axes (batch norm: all "
+               "but the channels; layer norm: the last axes)")
+    special = "evaluation mode: μ and σ² are fixed running statistics and y is affine in x"
 
     def __init__(self, axes: tuple[int, ...], param_shape: tuple[int, ...], eps: float,
                  has_weight: bool, has_bias: bool,

@@ -38,6 +38,7 @@ class Pad(Function):
     negated (what was added is cut off, what was cut off comes back as 0)."""
 
     rule = "dx = g with the padding cut off (and the cropped places 0): pad(g, -widths)"
+    formula = "y = x inside a larger array of the fill value; negative widths crop"
 
     def __init__(self, widths: tuple[tuple[int, int], ...], value: float = 0.0) -> None:
         self.widths, self.value = widths, value  # (before, after) for every axis
@@ -76,6 +77,8 @@ class PadCopy(Function):
     input value, y[..., j] = x[..., index[j]] along each padded axis."""
 
     rule = "dx[i] = Σ g[j] over the output positions j that copy x[i]"
+    formula = "y[..., j] = x[..., index[j]] along each padded axis (reflect, replicate, " \
+              "circular)"
 
     def __init__(self, indices: dict[int, np.ndarray]) -> None:
         self.indices = indices  # axis -> source position of every output position
@@ -95,6 +98,7 @@ class PadCopyAdjoint(Function):
     position it was copied from (its own backward is ``PadCopy`` again)."""
 
     rule = "adds h[j] onto position index[j]: d/dh reads the upstream gradient there"
+    formula = "dx[index[j]] += g[j] (the backward of reflect/replicate/circular padding)"
 
     def __init__(self, indices: dict[int, np.ndarray], input_shape: tuple[int, ...]) -> None:
         self.indices, self.input_shape = indices, input_shape

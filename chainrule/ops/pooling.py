@@ -83,9 +83,19 @@ class PoolSelect(Function):
     linear operation behind max-pooling once the maxima are known."""
 
     rule = "y = x at each window's chosen pixel: dx = g at those pixels, 0 elsewhere"
+    formula = "y = x at a fixed chosen pixel of each window"
 
     def __init__(self, pool: Pool, winners: np.ndarray | None) -> None:
         self.pool, self.winners = pool, winners
+
+    @property
+    def window(self) -> Window:
+        return self.pool.window
+
+    @property
+    def ceil_mode(self) -> bool:
+        """Whether the last windows run off the edge (ceil_mode that changed the size)."""
+        return any(self.pool.extra)
 
     def forward(self, x):
         self.input_shape = x.shape
@@ -104,6 +114,10 @@ class MaxPool2d(PoolSelect):
     of the window in row-major order (as in PyTorch), never split."""
 
     rule = "d max/dxᵢ = 1 for the window's first maximum (row-major), 0 elsewhere"
+    formula = "y = the maximum of each window (stride, padding, dilation, ceil_mode)"
+    special = ("ties: the gradient goes to the first maximum in row-major order, never split (as "
+               "torch); padding never wins; a maximum of -∞ goes to the window's first pixel "
+               "inside the image")
 
     def __init__(self, pool: Pool) -> None:
         super().__init__(pool, None)
@@ -158,6 +172,7 @@ class PoolScatter(Function):
     """Add each window's gradient to the pixel at its chosen tap (max-pool's backward)."""
 
     rule = "adds g to each window's chosen pixel: d/dg reads the upstream gradient there"
+    formula = "dx = g added to the chosen pixel of each window (max-pool's backward)"
 
     def __init__(self, pool: Pool, winners: np.ndarray,
                  input_shape: tuple[int, ...]) -> None:
@@ -180,9 +195,18 @@ class AvgPool2d(Function):
     of real pixels or of pixels up to the padded edge (see ``_divisors``)."""
 
     rule = "y = Σ_window x / d: dx = g/d added to every pixel of the window"
+    formula = "y = the sum of each window / its divisor d (kh·kw by default)"
+    special = "zero padding counts in d unless count_include_pad=False; ceil_mode's " \
+              "overhang never counts (torch's divisors)"
 
-    def __init__(self, pool: Pool, scale: float | np.ndarray) -> None:
+    def __init__(self, pool: Pool, scale: float | np.ndarray, count_include_pad: bool = True,
+                 divisor_override: int | None = None) -> None:
         self.pool, self.scale = pool, scale  # 1/divisor: one number, or one per (OH, OW)
+        # (how the divisors were chosen, for readers such as the ONNX export)
+        self.count_include_pad, self.divisor_override = count_include_pad, divisor_override
+
+    window = PoolSelect.window
+    ceil_mode = PoolSelect.ceil_mode
 
     def forward(self, x):
         self.input_shape = x.shape
@@ -194,17 +218,20 @@ class AvgPool2d(Function):
         return out
 
     def backward(self, g):
-        return AvgPoolScatter(self.pool, self.scale, self.input_shape)(g)
+        return AvgPoolScatter(self.pool, self.scale, self.input_shape, self.count_include_pad,
+                              self.divisor_override)(g)
 
 
 class AvgPoolScatter(Function):
     """Spread each window's gradient evenly over its pixels (avg-pool's backward)."""
 
     rule = "adds g/d to every pixel of the window: d/dg is avg_pool2d"
+    formula = "dx = g/d added to every pixel of each window (avg-pool's backward)"
 
-    def __init__(self, pool: Pool, scale: float | np.ndarray,
-                 input_shape: tuple[int, ...]) -> None:
+    def __init__(self, pool: Pool, scale: float | np.ndarray, input_shape: tuple[int, ...],
+                 count_include_pad: bool = True, divisor_override: int | None = None) -> None:
         self.pool, self.scale, self.input_shape = pool, scale, input_shape
+        self.count_include_pad, self.divisor_override = count_include_pad, divisor_override
 
     def forward(self, g):
         share = _batch_innermost(g) * self.scale
@@ -212,7 +239,8 @@ class AvgPoolScatter(Function):
                         g.dtype)
 
     def backward(self, h):
-        return AvgPool2d(self.pool, self.scale)(h)
+        return AvgPool2d(self.pool, self.scale, self.count_include_pad,
+                         self.divisor_override)(h)
 
 
 def _divisors(pool: Pool, shape: tuple[int, ...], count_include_pad: bool,
@@ -306,7 +334,7 @@ def avg_pool2d(x: Any, kernel_size: Pair, stride: Pair | None = None, padding: P
         first = divisors.flat[0]
         scale = 1.0 / float(first) if np.all(divisors == first) else \
             (1.0 / divisors).astype(x.dtype)
-    return AvgPool2d(pool, scale)(x)
+    return AvgPool2d(pool, scale, bool(count_include_pad), divisor_override)(x)
 
 
 # --------------------------------------------------------------------------- adaptive
@@ -326,6 +354,8 @@ class AdaptiveAvgPool2d(Function):
     means over its columns, and A averages each window's places along one axis."""
 
     rule = "y = A_h·x·A_wᵀ: dx = A_hᵀ·g·A_w (g/|window| added to every pixel of it)"
+    formula = "y[i, j] = the mean of x over rows [⌊i·H/OH⌋, ⌈(i+1)·H/OH⌉) and columns " \
+              "[⌊j·W/OW⌋, ⌈(j+1)·W/OW⌉)"
 
     def __init__(self, rows: np.ndarray, cols: np.ndarray) -> None:
         self.rows, self.cols = rows, cols  # A_h (OH, H), A_w (OW, W)

@@ -131,6 +131,7 @@ class _Alias(Function):
     """y = x, recorded (see ``Recurrence._composed_gradients``)."""
 
     rule = "dy/dx = 1"
+    formula = "y = x, recorded as a node of its own"
 
     def forward(self, x):
         return x
@@ -165,6 +166,7 @@ class Recurrence(Function):
 
     rule = ("backwards through time: dA_t from dh_t (the cell's rule), dh_{t-1} = "
             "dA_t·W_hhᵀ; dx = dA·W_ihᵀ, dW_ih = Σ xᵀ·dA, dW_hh = Σ h_prevᵀ·dA, db = Σ dA")
+    formula = "one recurrent layer over a whole sequence (the base of RNN, LSTM and GRU)"
     gates: int  # G: blocks of H columns in the pre-activations
     states: int = 1  # S: h only, or h and c
     # whether b_hh can be added to the input projection once: not in the GRU, whose
@@ -306,6 +308,8 @@ class RNN(Recurrence):
 
     rule = ("dA = dh·(1 - h²) (tanh; relu: dh·[h > 0]); dh_prev = dA·W_hhᵀ; "
             "dx = dA·W_ihᵀ, dW_ih = Σ xᵀ·dA, dW_hh = Σ h_prevᵀ·dA, db = Σ dA")
+    formula = "h_t = tanh(x_t·W_ih + b_ih + h_{t-1}·W_hh + b_hh) (or relu) for t = 1..T"
+    special = "relu: gradient 0 where the pre-activation is 0 (as torch)"
     gates = 1
 
     def __init__(self, has_bias: bool, nonlinearity: str = "tanh") -> None:
@@ -339,6 +343,8 @@ class LSTM(Recurrence):
             "dg = ds·i·(1-g²); do = dh·tanh c·o(1-o); dc_prev = ds·f; "
             "dh_prev = dA·W_hhᵀ with dA = [di, df, dg, do]; "
             "dx = dA·W_ihᵀ, dW_ih = Σ xᵀ·dA, dW_hh = Σ h_prevᵀ·dA, db = Σ dA")
+    formula = ("i, f, g, o = σ, σ, tanh, σ of x_t·W_ih + h_{t-1}·W_hh + b; c_t = f·c_{t-1} + i·g; "
+               "h_t = o·tanh c_t")
     gates = 4
     states = 2
     cell = staticmethod(lstm_cell)
@@ -411,6 +417,8 @@ class GRU(Recurrence):
             "dA_r = dr·r(1-r), dA_z = dh·(h_prev - n)·z(1-z); "
             "dh_prev = dh·z + [dA_r, dA_z, dA_n·r]·W_hhᵀ; "
             "dx = [dA_r, dA_z, dA_n]·W_ihᵀ, dW_ih = Σ xᵀ·dA_x, dW_hh = Σ h_prevᵀ·dA_h")
+    formula = ("r, z = σ(x_t·W_i + h_{t-1}·W_h + b); n = tanh(x_t·W_in + b_in + r·(h_{t-1}·W_hn + "
+               "b_hn)); h_t = (1-z)·n + z·h_{t-1}")
     gates = 3
     folds_hidden_bias = False
     cell = staticmethod(gru_cell)

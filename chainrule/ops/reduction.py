@@ -26,6 +26,7 @@ def _kept_shape(shape: tuple[int, ...], axes: tuple[int, ...] | None) -> tuple[i
 
 class Sum(Function):
     rule = "d(Σx)/dxᵢ = 1: the gradient is copied to every summed element"
+    formula = "y = Σ x over the given axes"
 
     def __init__(self, axes: tuple[int, ...] | None, keepdims: bool) -> None:
         self.axes, self.keepdims = axes, keepdims
@@ -44,6 +45,7 @@ class SumTo(Function):
     """Sum a broadcast array down to ``shape`` (the inverse of broadcasting)."""
 
     rule = "d sum_to(x)/dx = 1: the gradient is copied back along the summed axes"
+    formula = "y = x summed down to a shape (undoes broadcasting)"
 
     def __init__(self, shape: tuple[int, ...]) -> None:
         self.shape = shape
@@ -62,6 +64,7 @@ class SumTo(Function):
 
 class BroadcastTo(Function):
     rule = "d broadcast(x)/dx: sum the gradient over the copies"
+    formula = "y = x repeated along new or size-1 axes to a shape"
 
     def __init__(self, shape: tuple[int, ...]) -> None:
         self.shape = shape
@@ -83,6 +86,9 @@ class Extremum(Function):
     """max or min over axes. Ties share the gradient equally (like ``torch.amax``)."""
 
     rule = "d max(x)/dxᵢ = 1/k for the k elements equal to the maximum, else 0 (min alike)"
+    formula = "y = max x (or min x) over the given axes"
+    domain = "a non-empty x"
+    special = "ties: the k equal extremes share the gradient, 1/k each (as torch.amax/amin)"
 
     def __init__(self, reduce: np.ufunc, axes: tuple[int, ...] | None, keepdims: bool):
         self.reduce, self.axes, self.keepdims = reduce, axes, keepdims

@@ -14,6 +14,7 @@ from chainrule.tensor import Function, Tensor, as_tensor
 
 class Reshape(Function):
     rule = "reshape the gradient back to the input's shape"
+    formula = "y = x with a new shape of the same size"
 
     def __init__(self, shape: tuple[int, ...]) -> None:
         self.shape = shape
@@ -28,6 +29,7 @@ class Reshape(Function):
 
 class Transpose(Function):
     rule = "transpose the gradient back with the inverse permutation"
+    formula = "y = x with its axes permuted"
 
     def __init__(self, axes: tuple[int, ...]) -> None:
         self.axes = axes
@@ -48,6 +50,8 @@ def _is_basic(index: Any) -> bool:
 
 class GetItem(Function):
     rule = "scatter the gradient back to the selected positions (adding repeats)"
+    formula = "y = x[index] (slices, ints, integer and boolean arrays)"
+    special = "an element selected several times collects the sum of their gradients"
 
     def __init__(self, index: Any) -> None:
         self.index = index
@@ -64,6 +68,7 @@ class ScatterAdd(Function):
     """Gradient of indexing: zeros of the input's shape with ``g`` added at ``index``."""
 
     rule = "select the gradient at the scattered positions"
+    formula = "y = zeros(shape) with x added at index (repeated positions add up)"
 
     def __init__(self, index: Any, shape: tuple[int, ...]) -> None:
         self.index, self.shape = index, shape
@@ -82,6 +87,7 @@ class ScatterAdd(Function):
 
 class Concatenate(Function):
     rule = "split the gradient back into the pieces"
+    formula = "y = x₁, x₂, … joined along an existing axis"
 
     def __init__(self, axis: int) -> None:
         self.axis = axis

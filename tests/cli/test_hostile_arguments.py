@@ -20,6 +20,7 @@ BASE = {
     "graph": ["-o", "{tmp}/g.dot"],
     "gradcheck": ["--batch", "1", "--sample", "2"],
     "eval": ["{run}"],
+    "export": ["{run}", "-o", "{tmp}/model.onnx"],
     "generate": ["{run}"],
     "experiment": ["optimizers", "--iterations", "1", "--dataset", "digits", "--out",
                    "{tmp}/exp"],

@@ -128,3 +128,60 @@ def test_load_torch_state_dict_checks_like_load_state_dict():
     assert result.unexpected_keys == ["extra"]
     # parameters of torch modules (requiring grad) load as well
     ours.load_torch_state_dict(dict(torch.nn.LSTM(D, H).named_parameters()))
+
+
+def _torch_convnet(layers):
+    """A torch model whose attributes are named as the chainrule model's, applying them
+    in order to images (the chainrule convnets' forward)."""
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            for name, layer in layers:
+                setattr(self, name, layer)
+
+        def forward(self, x):
+            for layer in self.children():
+                x = layer(x)
+            return x
+    return Net()
+
+
+def _torch_models():
+    """The torch twins of TwoLayerNet, SimpleConvNet and DeepConvNet."""
+    tnn = torch.nn
+    two_layer = _torch_convnet([("fc1", tnn.Linear(784, 50)), ("relu", tnn.ReLU()),
+                                ("fc2", tnn.Linear(50, 10))])
+    simple = _torch_convnet([("conv1", tnn.Conv2d(1, 30, 5)), ("relu1", tnn.ReLU()),
+                             ("pool1", tnn.MaxPool2d(2, 2)), ("flatten", tnn.Flatten()),
+                             ("fc1", tnn.Linear(30 * 12 * 12, 100)), ("relu2", tnn.ReLU()),
+                             ("fc2", tnn.Linear(100, 10))])
+    deep_layers, channels = [], 1
+    for index, (out, pad) in enumerate(zip((16, 16, 32, 32, 64, 64), (1, 1, 1, 2, 1, 1)), 1):
+        deep_layers += [(f"conv{index}", tnn.Conv2d(channels, out, 3, 1, pad)),
+                        (f"relu{index}", tnn.ReLU())]
+        if index % 2 == 0:
+            deep_layers.append((f"pool{index // 2}", tnn.MaxPool2d(2, 2)))
+        channels = out
+    deep_layers += [("flatten", tnn.Flatten()), ("fc1", tnn.Linear(64 * 4 * 4, 50)),
+                    ("relu7", tnn.ReLU()), ("dropout1", tnn.Dropout(0.5)),
+                    ("fc2", tnn.Linear(50, 10)), ("dropout2", tnn.Dropout(0.5))]
+    return {"TwoLayerNet": (two_layer, nn.TwoLayerNet(784, 50, 10), (784,)),
+            "SimpleConvNet": (simple, nn.SimpleConvNet(), (1, 28, 28)),
+            "DeepConvNet": (_torch_convnet(deep_layers), nn.DeepConvNet(), (1, 28, 28))}
+
+
+@pytest.mark.parametrize("name", ["TwoLayerNet", "SimpleConvNet", "DeepConvNet"])
+def test_load_torch_state_dict_into_the_textbook_models(name):
+    """A state dict of the torch model with the same layer names loads into chainrule's
+    model (Linear weights transposed, convolution weights as they are) and both compute
+    the same outputs."""
+    torch.manual_seed(0)
+    theirs, ours, shape = _torch_models()[name]
+    theirs = theirs.double().eval()
+    ours = ours.double().eval()
+    result = ours.load_torch_state_dict(theirs.state_dict())
+    assert not result.missing_keys and not result.unexpected_keys
+    fc1 = dict(theirs.named_parameters())["fc1.weight"]
+    np.testing.assert_array_equal(ours.fc1.weight.data, fc1.detach().numpy().T)
+    x = np.random.default_rng(1).random((3, *shape))
+    close(ours(x), theirs(torch.tensor(x)))
