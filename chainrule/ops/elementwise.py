@@ -160,15 +160,43 @@ class LeakyReLU(Function):
 
 
 class Softplus(Function):
-    rule = "d ln(1+eˣ)/dx = σ(x)"
-    formula = "y = ln(1 + eˣ) = max(x, 0) + ln(1 + e^(-|x|))"
+    """ln(1 + e^(βx))/β, and x itself where βx > threshold (PyTorch's rule: there the
+    two differ by less than e^(-threshold)/β, and the linear form cannot overflow)."""
+
+    rule = "d softplus/dx = σ(βx), and 1 where βx > threshold (the linear part)"
+    formula = "y = ln(1 + e^(βx))/β = (max(βx, 0) + ln(1 + e^(-|βx|)))/β; y = x where βx > " \
+              "threshold"
+    special = "βx = threshold: the value jumps by < e^(-threshold)/β and the slope from " \
+              "σ(threshold) to 1 (as torch); β ≠ 0"
+
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0) -> None:
+        self.beta, self.threshold = beta, threshold
 
     def forward(self, x):
-        # ln(1+eˣ) = max(x, 0) + ln(1 + e^(-|x|)): no overflow for large |x|
-        return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
+        bx = x * self.beta if self.beta != 1.0 else x
+        # ln(1+e^z) = max(z, 0) + ln(1 + e^(-|z|)): no overflow for large |z|
+        y = np.maximum(bx, 0) + np.log1p(np.exp(-np.abs(bx)))
+        if self.beta != 1.0:
+            y /= self.beta
+        self.linear = bx > self.threshold
+        return np.where(self.linear, x, y).astype(x.dtype, copy=False)
 
     def backward(self, g):
-        return g * sigmoid(self.inputs[0])
+        (x,) = self.inputs
+        return where(self.linear, g, g * sigmoid(x * self.beta))
+
+
+def softplus(x: Any, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """ln(1 + e^(βx))/β elementwise, computed without overflow; where βx > threshold it
+    is x itself (the values differ by < e^(-threshold)/β), as ``torch.nn.functional.softplus``."""
+    for name, value in (("beta", beta), ("threshold", threshold)):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer,
+                                                             np.floating)):
+            raise TypeError(f"softplus: {name} must be a number, got {value!r}")
+    if beta == 0 or not np.isfinite(beta):
+        raise ValueError(f"softplus: beta must be a finite non-zero number (it divides the "
+                         f"result), got {beta!r}")
+    return Softplus(float(beta), float(threshold))(as_tensor(x))
 
 
 class Clip(Function):
@@ -285,11 +313,6 @@ def relu(x: Tensor) -> Tensor:
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
     """x for x > 0, ``negative_slope``·x otherwise."""
     return LeakyReLU(float(negative_slope))(as_tensor(x))
-
-
-def softplus(x: Tensor) -> Tensor:
-    """ln(1 + eˣ), computed without overflow."""
-    return Softplus()(as_tensor(x))
 
 
 def clip(x: Tensor, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002

@@ -213,6 +213,11 @@ def _samples() -> dict:
         "conv2d": lambda g: ((r(2, 3, 5, 5)(g), r(4, 3, 3, 3)(g), r(4)(g)), {"padding": 1}),
         "im2col": lambda g: ((r(2, 3, 4, 4)(g), 2, 2), {}),
         "col2im": lambda g: ((r(2 * 3 * 3, 3 * 2 * 2)(g), (2, 3, 4, 4), 2, 2), {}),
+        "conv_transpose2d": lambda g: ((r(2, 3, 4, 4)(g), r(3, 2, 3, 3)(g), r(2)(g)),
+                                       {"stride": 2}),
+        "adaptive_avg_pool2d": lambda g: ((r(2, 3, 5, 7)(g), (2, 3)), {}),
+        "nll_loss": lambda g: ((x34(g), g.integers(0, 4, 3)), {"weight": r(4)(g)}),
+        "pad": lambda g: ((x34(g), (1, 2, 0, 1)), {"value": 0.5}),
     }
     for kind in gates:
         samples[kind] = recurrent(kind, cell=False)
