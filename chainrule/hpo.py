@@ -146,25 +146,32 @@ def open_storage(url: str | None) -> Any:
         engine_kwargs["connect_args"] = {"timeout": 60}
     import sqlalchemy.exc
 
-    try:
-        with _quiet():
-            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs,
-                                              heartbeat_interval=HEARTBEAT,
-                                              grace_period=GRACE)
-    except ImportError as error:  # the database driver SQLAlchemy needs is missing
-        missing = getattr(error.__cause__, "name", None) or "its database driver"
-        raise MissingExtraError(
-            f"the storage {redacted_url(url)} needs {missing}, which is not installed: "
-            f"{install_hint('distributed')} (PostgreSQL through psycopg2); for another "
-            "database install its SQLAlchemy driver") from None
-    except (sqlalchemy.exc.ArgumentError, sqlalchemy.exc.NoSuchModuleError) as error:
-        raise StorageURLError(f"{url!r} is not a database URL Optuna can use ({error}); "
-                              "give sqlite:///FILE.db or postgresql://USER:PASSWORD@HOST:"
-                              "PORT/DATABASE") from None
-    except sqlalchemy.exc.SQLAlchemyError as error:
-        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
-        raise StorageUnreachableError(f"cannot open the study storage {redacted_url(url)}: "
-                                      f"{reason}") from None
+    for attempt in range(1, 6):
+        try:
+            with _quiet():
+                return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs,
+                                                  heartbeat_interval=HEARTBEAT,
+                                                  grace_period=GRACE)
+        except ImportError as error:  # the database driver SQLAlchemy needs is missing
+            missing = getattr(error.__cause__, "name", None) or "its database driver"
+            raise MissingExtraError(
+                f"the storage {redacted_url(url)} needs {missing}, which is not installed: "
+                f"{install_hint('distributed')} (PostgreSQL through psycopg2); for another "
+                "database install its SQLAlchemy driver") from None
+        except (sqlalchemy.exc.ArgumentError, sqlalchemy.exc.NoSuchModuleError) as error:
+            raise StorageURLError(f"{url!r} is not a database URL Optuna can use ({error}); "
+                                  "give sqlite:///FILE.db or postgresql://USER:PASSWORD@"
+                                  "HOST:PORT/DATABASE") from None
+        except sqlalchemy.exc.SQLAlchemyError as error:
+            reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+            # Workers opening a new database at once all create Optuna's tables: the
+            # losers find them made ("already exists", "duplicate key") and try again.
+            if attempt < 5 and ("already exists" in reason or "duplicate key" in reason):
+                time.sleep(0.2 * attempt)
+                continue
+            raise StorageUnreachableError(f"cannot open the study storage "
+                                          f"{redacted_url(url)}: {reason}") from None
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def open_study(storage: str | None, name: str | None, seed: int,
