@@ -13,8 +13,14 @@ validated on 100) with ``--no-prune`` so that every trial costs the same. Two ra
   trial's start and the last trial's end (the database and the training only; not
   for the in-memory search, whose study ends with its process).
 
-Rounds interleave the settings (memory, 1 worker, 2 workers) in a shuffled order;
-medians of ``--repeats`` rounds.
+Beside them, the same trials searched in memory by one process, and by two processes
+each searching half on its own (no database, no coordination): the 2-process rate is
+what two workers could reach on this machine, so the SQLite 2-worker rate below it is
+the cost of sharing, and its distance from twice the 1-process rate is the machine's
+(two busy cores give two processes less than two cores' worth).
+
+Rounds interleave the four settings in a shuffled order; medians of ``--repeats``
+rounds.
 
     python benchmarks/bench_hpo.py [--trials 16] [--repeats 3] [--iterations 200]
 """
@@ -35,30 +41,33 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def run_search(workers: int, trials: int, iterations: int, folder: Path) -> tuple[float, float]:
-    """Trials per minute (wall, steady) of ``workers`` processes sharing one study;
-    ``workers`` 0 is the in-memory search in one process."""
+def run_search(processes: int, shared: bool, trials: int, iterations: int,
+               folder: Path) -> tuple[float, float]:
+    """Trials per minute (wall, steady) of ``processes`` processes that share one SQLite
+    study of ``trials`` trials (``shared``), or that each search in memory on their own,
+    ``trials / processes`` trials each: the same work without any coordination."""
     import optuna
 
     from chainrule import hpo
 
     database = folder / f"bench-{time.monotonic_ns()}.db"
-    storage = ["--storage", f"sqlite:///{database}", "--study", "bench"] if workers else []
+    storage = ["--storage", f"sqlite:///{database}", "--study", "bench"] if shared else []
+    each = trials if shared else trials // processes
     command = [sys.executable, "-m", "chainrule", "experiment", "hyperparams", "--dataset",
-               "digits", "--iterations", str(iterations), "--trials", str(trials),
+               "digits", "--iterations", str(iterations), "--trials", str(each),
                "--no-prune", "--no-progress", *storage]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"}
     started = time.perf_counter()
-    processes = [subprocess.Popen([*command, "--out", str(folder / f"out{i}")], cwd=ROOT,
-                                  env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                  text=True) for i in range(max(workers, 1))]
-    outputs = [p.communicate()[0] for p in processes]
+    workers = [subprocess.Popen([*command, "--out", str(folder / f"out{i}")], cwd=ROOT,
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True) for i in range(processes)]
+    outputs = [p.communicate()[0] for p in workers]
     wall = time.perf_counter() - started
-    for process, output in zip(processes, outputs):
-        if process.returncode != 0:
+    for worker, output in zip(workers, outputs):
+        if worker.returncode != 0:
             raise RuntimeError(output)
-    if not workers:
-        return trials / wall * 60, float("nan")
+    if not shared:
+        return each * processes / wall * 60, float("nan")
     study = optuna.load_study(study_name="bench",
                               storage=hpo.open_storage(f"sqlite:///{database}"))
     done = study.get_trials(states=(hpo.TrialState.COMPLETE,))
@@ -74,28 +83,29 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--iterations", type=int, default=200)
     args = parser.parse_args()
-    settings = {"in memory, 1 process": 0, "SQLite, 1 worker": 1, "SQLite, 2 workers": 2}
+    settings = {"in memory, 1 process": (1, False), "in memory, 2 processes": (2, False),
+                "SQLite, 1 worker": (1, True), "SQLite, 2 workers": (2, True)}
     rates: dict[str, list[tuple[float, float]]] = {name: [] for name in settings}
     with tempfile.TemporaryDirectory() as folder:
         for _ in range(args.repeats):
             order = list(settings)
             random.shuffle(order)
             for name in order:
-                rates[name].append(run_search(settings[name], args.trials, args.iterations,
-                                              Path(folder)))
+                rates[name].append(run_search(*settings[name], args.trials,
+                                              args.iterations, Path(folder)))
     print(f"{args.trials} trials of {args.iterations} iterations (digits, --no-prune), "
           f"median of {args.repeats} rounds; {os.cpu_count()} cores, load average "
           f"{os.getloadavg()[0]:.1f} at the end")
-    print(f"{'setting':<22} {'trials/min (wall)':>18} {'trials/min (steady)':>20} "
+    print(f"{'setting':<24} {'trials/min (wall)':>18} {'trials/min (steady)':>20} "
           f"{'vs 1 worker':>12}")
     one = statistics.median(r[1] for r in rates["SQLite, 1 worker"])
     for name in settings:
         wall = statistics.median(r[0] for r in rates[name])
         steady = statistics.median(r[1] for r in rates[name])
         if steady != steady:  # nan: the in-memory search has no study left to read
-            print(f"{name:<22} {wall:>18.1f} {'-':>20} {'-':>12}")
+            print(f"{name:<24} {wall:>18.1f} {'-':>20} {'-':>12}")
         else:
-            print(f"{name:<22} {wall:>18.1f} {steady:>20.1f} {steady / one:>11.2f}x")
+            print(f"{name:<24} {wall:>18.1f} {steady:>20.1f} {steady / one:>11.2f}x")
 
 
 if __name__ == "__main__":

@@ -141,6 +141,7 @@ def test_a_worker_with_other_settings_is_refused(tmp_path):
     assert "created with other settings: prune" in output and "Traceback" not in output
 
 
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")  # the test asks a trial by hand
 def test_a_trial_claimed_beyond_the_target_is_recorded_and_not_run(tmp_path, monkeypatch):
     """Two workers check the count at the same instant and both start a trial: the one
     whose trial number lies beyond the target records it as failed, "not run"."""
