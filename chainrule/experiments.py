@@ -546,8 +546,9 @@ def _search_summary(study: Any, out_dir: str | Path, ran: int, best: int, valida
              + (f", {running} still running on other workers" if running else "")
              + f"; this process ran {ran}"]
     if pruned:
-        notes.append(f"pruned: {pruned} trials stopped early, their validation accuracy "
-                     "below the median of earlier trials at the same epoch")
+        notes.append(f"pruned: {pruned} trial{'s' if pruned > 1 else ''} stopped early, "
+                     "validation accuracy below the median of earlier trials at the same "
+                     "epoch")
     if not rows:
         notes.append("no trial has completed yet: run again with the same storage and "
                      "study to see the summary")

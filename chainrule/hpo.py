@@ -167,9 +167,12 @@ def open_storage(url: str | None) -> Any:
                                   "HOST:PORT/DATABASE") from None
         except sqlalchemy.exc.SQLAlchemyError as error:
             reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
-            # Workers opening a new database at once all create Optuna's tables: the
-            # losers find them made ("already exists", "duplicate key") and try again.
-            if attempt < 5 and ("already exists" in reason or "duplicate key" in reason):
+            # Workers opening a new database at once all create Optuna's tables and
+            # stamp their version: the losers find them made and try again.
+            racing = isinstance(error, sqlalchemy.exc.IntegrityError) or any(
+                words in reason for words in ("already exists", "duplicate key",
+                                              "UNIQUE constraint failed"))
+            if attempt < 5 and racing:
                 time.sleep(0.2 * attempt)
                 continue
             raise StorageUnreachableError(f"cannot open the study storage "
