@@ -105,7 +105,8 @@ def command(name: str, dataset: str | None, data_dir: str | None, out: str | Non
     options = {key: value for key, value in search.items() if value is not None}
     for key in options:
         if name != "hyperparams":
-            raise click.UsageError(f"--{key} is for the hyperparams experiment, not {name}")
+            flag = "--prune/--no-prune" if key == "prune" else f"--{key}"
+            raise click.UsageError(f"{flag} is for the hyperparams experiment, not {name}")
     if study_name is not None and storage is None:
         raise click.UsageError("--study names a study in --storage: give --storage too "
                                "(without it the study lives in this process's memory)")
