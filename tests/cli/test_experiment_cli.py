@@ -88,7 +88,7 @@ def test_mnist_is_used_when_found(tmp_path):
     (["optimizers", "--iterations", "0"], "iterations"),
     (["optimizers", "--trials", "3"], "--trials"),
     (["init", "--storage", "sqlite:///hpo.db"], "--storage is for the hyperparams"),
-    (["batchnorm", "--no-prune"], "--prune is for the hyperparams"),
+    (["batchnorm", "--no-prune"], "--prune/--no-prune is for the hyperparams"),
     (["hyperparams", "--study", "s"], "--study names a study in --storage"),
     (["init", "--dataset", "cifar"], "cifar"),
 ])
