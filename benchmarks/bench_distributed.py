@@ -26,9 +26,11 @@ steadier on a shared machine. Random data of MNIST's shape (the timing is the sa
 real data's). Run by hand, not in CI:
 
     python benchmarks/bench_distributed.py [--rounds 3] [--steps 40] [--warmup 5]
+                                           [--only speed,hpo] [--trials 16]
 
-A section for the hyper-parameter search's trials per minute plugs in at
-``SECTIONS`` (a function taking the parsed arguments and printing its table).
+* the hyper-parameter search's trials per minute with 1 and 2 workers, in memory and
+  sharing a SQLite study (``benchmarks/bench_hpo.py``; ``--only speed`` or ``--only hpo``
+  runs one section).
 """
 
 from __future__ import annotations
@@ -317,7 +319,16 @@ def _paper_estimate(summary: dict[str, tuple[float, float, int]]) -> None:
 
 
 #: Sections of the report, in order; each takes the parsed arguments and prints.
-SECTIONS: list[Callable[[argparse.Namespace], None]] = [speed_section]
+def hpo_section(args: argparse.Namespace) -> None:
+    """The hyper-parameter search's trials per minute with 1 and 2 workers
+    (benchmarks/bench_hpo.py, which also runs on its own)."""
+    from bench_hpo import report  # this folder (the script's) is on sys.path
+
+    report(args.trials, args.rounds, args.iterations)
+
+
+SECTIONS: dict[str, Callable[[argparse.Namespace], None]] = {"speed": speed_section,
+                                                            "hpo": hpo_section}
 
 
 def main() -> None:
@@ -326,13 +337,23 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=40, help="timed steps per model")
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--reduce-repeats", type=int, default=50)
+    parser.add_argument("--trials", type=int, default=16,
+                        help="trials per hyper-parameter search timed (default 16)")
+    parser.add_argument("--iterations", type=int, default=200,
+                        help="training iterations per trial (default 200)")
+    parser.add_argument("--only", default=",".join(SECTIONS),
+                        help=f"comma list of sections: {', '.join(SECTIONS)} (default all)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         worker(args)
         return
-    for section in SECTIONS:
-        section(args)
+    unknown = set(args.only.split(",")) - set(SECTIONS)
+    if unknown:
+        parser.error(f"--only: unknown section(s) {', '.join(sorted(unknown))}; "
+                     f"choose from {', '.join(SECTIONS)}")
+    for name in args.only.split(","):
+        SECTIONS[name](args)
 
 
 if __name__ == "__main__":

@@ -55,6 +55,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule._extras import MissingExtraError, install_hint
 from chainrule.tensor import Function, Tensor, as_tensor, is_grad_enabled
 from chainrule.train import Callback, perplexity
 
@@ -63,14 +64,14 @@ __all__ = ["World", "BatchShare", "DistributedUnavailable", "init", "broadcast_s
            "sync_dropout", "GlobalMetrics", "Prepared", "prepare", "describe_failure",
            "INSTALL_HINT"]
 
-INSTALL_HINT = 'pip install -e ".[distributed]"'
+INSTALL_HINT = install_hint("distributed")
 
 #: Environment variables by which MPI launchers tell a process how many were started:
 #: MPICH's and Intel MPI's Hydra (PMI_SIZE), Open MPI (OMPI_COMM_WORLD_SIZE).
 LAUNCHER_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE")
 
 
-class DistributedUnavailable(RuntimeError):
+class DistributedUnavailable(MissingExtraError):
     """Started by ``mpiexec`` with several processes, but ``mpi4py`` cannot be imported."""
 
 

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from chainrule._atomic import atomic_writer
+from chainrule._extras import import_extra, install_hint
 from chainrule.nn.module import Module
 from chainrule.ops import (
     arithmetic,
@@ -55,7 +56,7 @@ __all__ = ["export", "OPSET", "UnsupportedOperationError"]
 #: The default opset; any from 13 (Softmax over one axis) to onnx's newest works.
 OPSET = 13
 MIN_OPSET = 13
-INSTALL_HINT = 'pip install -e ".[onnx]"'
+INSTALL_HINT = install_hint("onnx")
 
 
 class UnsupportedOperationError(ValueError):
@@ -64,12 +65,7 @@ class UnsupportedOperationError(ValueError):
 
 def _onnx() -> Any:
     """The onnx package, imported only when an export runs."""
-    try:
-        import onnx
-    except ImportError as error:
-        raise ImportError(f"ONNX export needs the onnx package, an optional extra of "
-                          f"chainrule: {INSTALL_HINT}") from error
-    return onnx
+    return import_extra("onnx", "onnx", "ONNX export")
 
 
 class _Graph:
