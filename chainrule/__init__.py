@@ -27,9 +27,12 @@ from chainrule.tensor import (
     Tensor,
     as_tensor,
     enable_grad,
+    from_numpy,
     grad,
     is_grad_enabled,
     no_grad,
+    promote_types,
+    result_type,
     set_grad_enabled,
 )
 from chainrule.threads import get_num_threads, num_threads, set_num_threads
@@ -38,9 +41,10 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Function", "GradcheckError", "GradcheckReport", "ModelGradcheckReport", "Tensor",
-    "as_tensor", "data", "datasets", "enable_grad", "explain", "functional",
+    "as_tensor", "data", "datasets", "enable_grad", "explain", "from_numpy", "functional",
     "get_num_threads", "grad", "gradcheck", "gradcheck_model", "is_grad_enabled", "load",
-    "nn", "no_grad", "num_threads", "numerical_gradient", "optim", "save",
+    "nn", "no_grad", "num_threads", "numerical_gradient", "optim", "promote_types",
+    "result_type", "save",
     "set_grad_enabled", "set_num_threads",
 ]
 

@@ -227,7 +227,7 @@ class DataLoader:
     def __iter__(self) -> Iterator[Any]:
         # Imported here, not at module level, so that datasets work without the autograd
         # core (and importing chainrule.data stays cheap).
-        from chainrule.tensor import Tensor
+        from chainrule.tensor import as_tensor
 
         n = len(self.dataset)
         start_state = self._rng.bit_generator.state
@@ -242,9 +242,9 @@ class DataLoader:
             # Counted before the yield: once the caller holds batch k, k+1 are done.
             self._batches_done = batch_number + 1
             if isinstance(batch, tuple):
-                yield tuple(Tensor(array) for array in batch)
+                yield tuple(as_tensor(array) for array in batch)
             else:
-                yield Tensor(batch)
+                yield as_tensor(batch)
         self._epoch_start_state, self._batches_done = None, 0
 
     def _batch_fetcher(self) -> Any:
@@ -389,7 +389,7 @@ class BPTTLoader:
         return math.ceil(self._steps / self.bptt)
 
     def __iter__(self) -> Iterator[tuple[Any, Any]]:
-        from chainrule.tensor import Tensor  # here, as in DataLoader.__iter__
+        from chainrule.tensor import from_numpy  # here, as in DataLoader.__iter__
 
         skip, self._resume_batches = self._resume_batches, 0
         self._batches_done = skip
@@ -404,7 +404,7 @@ class BPTTLoader:
                 targets = self._rows[start + 1:stop + 1]
             self._batches_done = window + 1  # counted before the yield, as in DataLoader
             # Copies: a caller changing a window in place must not change later epochs.
-            yield Tensor(inputs.copy()), Tensor(targets.copy())
+            yield from_numpy(inputs.copy()), from_numpy(targets.copy())
         self._batches_done = None
 
     def state_dict(self) -> dict[str, Any]:

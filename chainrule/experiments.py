@@ -29,8 +29,10 @@ from __future__ import annotations
 
 import csv
 import functools
+import io
 import math
 import time
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from chainrule import plot
+from chainrule._atomic import atomic_writer
 from chainrule._progress import progress_bar
 from chainrule.runs import Data, RunConfig, load_data
 
@@ -95,11 +98,14 @@ def format_table(columns: Sequence[str], rows: Sequence[dict[str, Any]]) -> str:
 
 
 def _write_csv(path: Path, columns: Sequence[str], rows: Sequence[dict[str, Any]]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(columns), extrasaction="ignore")
+    """Written atomically: workers of one study may write the same summary at once."""
+    with atomic_writer(path) as binary:
+        text = io.TextIOWrapper(binary, encoding="utf-8", newline="")
+        writer = csv.DictWriter(text, fieldnames=list(columns), extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
+        text.flush()
+        text.detach()  # atomic_writer syncs and closes the file itself
     return path
 
 
@@ -166,12 +172,15 @@ def _accuracy(model: Any, x: np.ndarray, y: np.ndarray) -> float:
 def _train(model: Any, optimizer: Any, x: np.ndarray, y: np.ndarray, iterations: int,
            batch_size: int, seed: int,
            evaluate_on: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
-           max_evaluations: int = 50, label: str = "training") -> _Run:
+           max_evaluations: int = 50, label: str = "training",
+           after_evaluation: Callable[[int, dict[str, float]], Any] | None = None) -> _Run:
     """Train for exactly ``iterations`` mini-batches (shuffled epochs), recording every
     loss, and the accuracy on each of ``evaluate_on`` after every epoch and at the end
     (after every k-th epoch when there are more than ``max_evaluations`` epochs:
     measuring costs more than training when the training set is small). A progress
     bar named ``label`` shows on a terminal (see ``chainrule._progress``).
+    ``after_evaluation(epoch, {name: accuracy})``, if given, is called after each
+    evaluation (epochs counted from 1); an exception it raises ends the training.
 
     Unlike ``chainrule.train.fit`` this counts iterations, as the textbook's experiments
     do, and carries on after the loss has become NaN (recording it): a diverging
@@ -209,6 +218,9 @@ def _train(model: Any, optimizer: Any, x: np.ndarray, y: np.ndarray, iterations:
             epoch += 1
             if evaluate_on and (epoch % every == 0 or len(run.losses) == iterations):
                 evaluate()
+                if after_evaluation is not None:
+                    after_evaluation(epoch, {name: values[-1]
+                                             for name, values in run.accuracy.items()})
     run.seconds = time.perf_counter() - started
     return run
 
@@ -441,67 +453,138 @@ def hyperparams(data: Data, out_dir: str | Path, iterations: int = 200, seed: in
                 batch_size: int = 100, trials: int = 20, train_samples: int = 500,
                 lr_range: tuple[float, float] = (-6.0, -2.0),
                 weight_decay_range: tuple[float, float] = (-8.0, -4.0),
-                best: int = 5) -> ExperimentResult:
-    """Random search: ``trials`` pairs (learning rate, weight decay) drawn log-uniformly
-    from 10^``lr_range`` and 10^``weight_decay_range``, each training a 6-layer ReLU net
-    (SGD) on 80% of ``train_samples`` samples and judged on the other 20% (validation
-    data: choosing with the test data would make the test accuracy optimistic)."""
+                best: int = 5, storage: str | None = None, study: str | None = None,
+                prune: bool = True, prune_startup_trials: int = 5,
+                prune_warmup_epochs: int = 5) -> ExperimentResult:
+    """Random search as an Optuna study: pairs (learning rate, weight decay) drawn
+    log-uniformly from 10^``lr_range`` and 10^``weight_decay_range``, each training a
+    6-layer ReLU net (SGD) on 80% of ``train_samples`` samples and judged on the other
+    20% (validation data: choosing with the test data would make the test accuracy
+    optimistic).
+
+    ``storage`` (a database URL: ``sqlite:///hpo.db``, ``postgresql://...``) holds the
+    study ``study`` (default "hyperparams"); any number of processes, on any machines,
+    started with the same storage, study name and settings share its trials until it
+    has ``trials`` of them (see ``chainrule.hpo.run_trials``), and each summarises the
+    whole study. Without ``storage`` the study lives in memory: the textbook's search,
+    trial k drawing the k-th pair of the stream seeded by ``seed`` either way.
+
+    With ``prune`` a trial whose validation accuracy falls below the median of the
+    earlier trials' at the same epoch is stopped (recorded as pruned), once
+    ``prune_startup_trials`` trials have completed and after ``prune_warmup_epochs``
+    epochs. Needs Optuna (``pip install -e ".[distributed]"``)."""
+    from chainrule import hpo
     from chainrule.data import train_test_split
 
     iterations = _check_iterations(iterations)
     if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
         raise ValueError(f"trials must be a positive int, got {trials!r}")
+    if study is not None and storage is None:
+        raise ValueError("study names a study in a storage: give storage too (without "
+                         "it the study lives in this process's memory)")
     x, y = data.x_train[:train_samples], data.y_train[:train_samples]
     x_train, x_val, y_train, y_val = train_test_split(x, y, test_size=0.2, seed=seed)
-    rng = np.random.default_rng(seed)
-    rows, curves, epochs = [], {}, [1.0]
-    for trial in range(1, trials + 1):
-        lr = float(10 ** rng.uniform(*lr_range))
-        decay = float(10 ** rng.uniform(*weight_decay_range))
-        model = _mlp(data, [100] * 5, seed + trial)
+    name = study or "hyperparams"
+    # what makes two workers' trials comparable: the same data, split and training
+    settings = {"data": f"{x.shape} crc32 {zlib.crc32(np.ascontiguousarray(x).tobytes())}"
+                        f" {zlib.crc32(np.ascontiguousarray(y).tobytes())}",
+                "iterations": iterations, "seed": seed, "batch_size": batch_size,
+                "lr_range": list(lr_range), "weight_decay_range": list(weight_decay_range),
+                "prune": [prune, prune_startup_trials, prune_warmup_epochs] if prune else False}
+    the_study = hpo.open_study(storage, name if storage else None, seed, settings, prune,
+                               prune_startup_trials, prune_warmup_epochs,
+                               parameter_names=("lr", "weight_decay"))
+
+    def objective(trial: Any) -> float:
+        lr = trial.suggest_float("lr", 10.0 ** lr_range[0], 10.0 ** lr_range[1], log=True)
+        decay = trial.suggest_float("weight_decay", 10.0 ** weight_decay_range[0],
+                                    10.0 ** weight_decay_range[1], log=True)
+        number = trial.number + 1  # the textbook counts trials from 1 (and seeds by it)
+
+        def report(epoch: int, accuracy: dict[str, float]) -> None:
+            trial.report(accuracy["val"], epoch)
+            if trial.should_prune():
+                trial.set_user_attr("pruned at epoch", epoch)
+                raise hpo.TrialPruned(f"validation accuracy {accuracy['val']:.3f} at epoch "
+                                      f"{epoch} is below the median of earlier trials")
+
+        model = _mlp(data, [100] * 5, seed + number)
         run = _train(model, _optimizer("sgd", model, lr=lr, weight_decay=decay), x_train,
-                     y_train, iterations, batch_size, seed + trial,
-                     evaluate_on={"val": (x_val, y_val)}, label=f"trial {trial}/{trials}")
-        curves[trial], epochs = run.accuracy["val"], run.epochs
-        rows.append({"trial": trial, "lr": lr, "weight decay": decay,
-                     "val accuracy": run.last("val"), "final loss": run.final_loss()})
-    rows.sort(key=lambda r: (-r["val accuracy"], r["final loss"]))
+                     y_train, iterations, batch_size, seed + number,
+                     evaluate_on={"val": (x_val, y_val)}, label=f"trial {number}/{trials}",
+                     after_evaluation=report)
+        trial.set_user_attr("final loss", run.final_loss())
+        trial.set_user_attr("epochs", run.epochs)
+        return run.last("val")
+
+    ran = hpo.run_trials(the_study, objective, trials)
+    return _search_summary(the_study, out_dir, ran, best, len(x_val), lr_range,
+                           weight_decay_range, storage, name)
+
+
+def _search_summary(study: Any, out_dir: str | Path, ran: int, best: int, validation: int,
+                    lr_range: tuple[float, float], weight_decay_range: tuple[float, float],
+                    storage: str | None, name: str) -> ExperimentResult:
+    """The result of the ``hyperparams`` study: every complete trial, whichever worker
+    ran it, in the table, the CSV and the scatter picture; the best as curves."""
+    from chainrule.hpo import TrialState, redacted_url
+
+    states = [t.state for t in study.get_trials(deepcopy=False)]
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    pruned, running = states.count(TrialState.PRUNED), states.count(TrialState.RUNNING)
+    columns = ["rank", "trial", "lr", "weight decay", "val accuracy", "final loss"]
+    rows = [{"trial": t.number + 1, "lr": t.params["lr"],
+             "weight decay": t.params["weight_decay"], "val accuracy": float(t.value),
+             "final loss": float(t.user_attrs.get("final loss", math.nan)),
+             "curve": [t.intermediate_values[step] for step in sorted(t.intermediate_values)],
+             "epochs": t.user_attrs.get("epochs", [])} for t in complete]
+    rows.sort(key=lambda r: (-r["val accuracy"], r["final loss"], r["trial"]))
     for rank, row in enumerate(rows, start=1):
         row["rank"] = rank
+    where = f"study {name!r} in {redacted_url(storage)}" if storage else "the study"
+    notes = [f"{where}: {len(complete)} complete, {pruned} pruned"
+             + (f", {running} still running on other workers" if running else "")
+             + f"; this process ran {ran}"]
+    if pruned:
+        notes.append(f"pruned: {pruned} trial{'s' if pruned > 1 else ''} stopped early, "
+                     "validation accuracy below the median of earlier trials at the same "
+                     "epoch")
+    if not rows:
+        notes.append("no trial has completed yet: run again with the same storage and "
+                     "study to see the summary")
+        return ExperimentResult("hyperparams", "random search of learning rate and weight "
+                                "decay", columns, rows, notes, [])
     top = rows[:best]
     files = [
         plot.hyperparameter_scatter([r["lr"] for r in rows], [r["weight decay"] for r in rows],
                                     [r["val accuracy"] for r in rows],
                                     _out(out_dir, "hyperparams_search.png")),
         plot.line_panels({f"best {r['rank']}: lr {r['lr']:.1e}, wd {r['weight decay']:.1e}":
-                          {"validation accuracy": curves[r["trial"]]} for r in top},
-                         _out(out_dir, "hyperparams_best.png"), x=epochs,
+                          {"validation accuracy": r["curve"]} for r in top},
+                         _out(out_dir, "hyperparams_best.png"), x=top[0]["epochs"],
                          max_columns=min(len(top), 5),
                          ylabel="val accuracy", ylim=(0.0, 1.02),
                          title="validation accuracy of the best trials"),
-        _write_csv(_out(out_dir, "hyperparams.csv"),
-                   ["rank", "trial", "lr", "weight decay", "val accuracy", "final loss"],
-                   rows),
+        _write_csv(_out(out_dir, "hyperparams.csv"), columns, rows),
     ]
-    notes = [f"best {len(top)} of {trials} trials (validation accuracy on "
-             f"{len(x_val)} held-out training samples):"]
+    notes += [f"best {len(top)} of {len(rows)} trials (validation accuracy on "
+              f"{validation} held-out training samples):"]
     notes += [f"  {r['rank']}. lr {r['lr']:.2e}, weight decay {r['weight decay']:.2e}: "
               f"val accuracy {r['val accuracy']:.3f}" for r in top]
     lrs, decays = [r["lr"] for r in top], [r["weight decay"] for r in top]
     notes.append(f"the best {len(top)} used lr {min(lrs):.1e} to {max(lrs):.1e} and weight "
                  f"decay {min(decays):.1e} to {max(decays):.1e}: narrow the search to these "
                  "ranges and search again")
-    for name, value, (low, high) in (("learning rate", rows[0]["lr"], lr_range),
-                                     ("weight decay", rows[0]["weight decay"],
-                                      weight_decay_range)):
+    for label, value, (low, high) in (("learning rate", rows[0]["lr"], lr_range),
+                                      ("weight decay", rows[0]["weight decay"],
+                                       weight_decay_range)):
         position = (math.log10(value) - low) / (high - low)
         if position > 0.9 or position < 0.1:  # the optimum may lie outside the range
             edge = "upper" if position > 0.9 else "lower"
-            notes.append(f"the best {name} lies at the {edge} edge of the searched range "
+            notes.append(f"the best {label} lies at the {edge} edge of the searched range "
                          f"(10^{low:g} to 10^{high:g}): extend the range beyond it")
     return ExperimentResult(
-        "hyperparams", "random search of learning rate and weight decay",
-        ["rank", "trial", "lr", "weight decay", "val accuracy", "final loss"], rows,
+        "hyperparams", "random search of learning rate and weight decay", columns, rows,
         notes, files)
 
 

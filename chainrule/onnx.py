@@ -15,7 +15,9 @@ The batch axis of the input and output is symbolic (``N``): the file runs on any
 size.
 
 Supported (opset 13 or later): Linear → Gemm (2-D input) or MatMul + Add, Conv2d →
-Conv, MaxPool2d → MaxPool, AvgPool2d → AveragePool, batch norm → BatchNormalization,
+Conv (uneven or 'same' padding: Pad, then Conv), ConvTranspose2d → ConvTranspose,
+constant pad → Pad, MaxPool2d → MaxPool, AvgPool2d → AveragePool (ceil_mode and
+count_include_pad too), batch norm → BatchNormalization,
 flatten/reshape → Flatten or Reshape, ReLU, LeakyReLU, Sigmoid, Tanh, Exp, Log, Sqrt,
 Abs, Neg, Softmax, LogSoftmax, transpose, matmul and the arithmetic operators (+ - * /,
 with constants as initialisers).
@@ -34,8 +36,19 @@ from typing import Any
 import numpy as np
 
 from chainrule._atomic import atomic_writer
+from chainrule._extras import import_extra, install_hint
 from chainrule.nn.module import Module
-from chainrule.ops import arithmetic, conv, elementwise, nn, normalization, shape
+from chainrule.ops import (
+    arithmetic,
+    conv,
+    conv_transpose,
+    elementwise,
+    nn,
+    normalization,
+    padding,
+    pooling,
+    shape,
+)
 from chainrule.tensor import Function, Tensor, enable_grad, topological_order
 
 __all__ = ["export", "OPSET", "UnsupportedOperationError"]
@@ -43,7 +56,7 @@ __all__ = ["export", "OPSET", "UnsupportedOperationError"]
 #: The default opset; any from 13 (Softmax over one axis) to onnx's newest works.
 OPSET = 13
 MIN_OPSET = 13
-INSTALL_HINT = 'pip install -e ".[onnx]"'
+INSTALL_HINT = install_hint("onnx")
 
 
 class UnsupportedOperationError(ValueError):
@@ -52,12 +65,7 @@ class UnsupportedOperationError(ValueError):
 
 def _onnx() -> Any:
     """The onnx package, imported only when an export runs."""
-    try:
-        import onnx
-    except ImportError as error:
-        raise ImportError(f"ONNX export needs the onnx package, an optional extra of "
-                          f"chainrule: {INSTALL_HINT}") from error
-    return onnx
+    return import_extra("onnx", "onnx", "ONNX export")
 
 
 class _Graph:
@@ -132,18 +140,40 @@ def _conv(g: _Graph, fn: conv.Conv2d, names: list[str]) -> str:
     return g.node("Conv", names, group=fn.groups, **_window(fn))
 
 
-def _max_pool(g: _Graph, fn: conv.MaxPool2d, names: list[str]) -> str:
+def _max_pool(g: _Graph, fn: pooling.MaxPool2d, names: list[str]) -> str:
     return g.node("MaxPool", names, ceil_mode=int(getattr(fn, "ceil_mode", False)),
                   **_window(fn))
 
 
-def _avg_pool(g: _Graph, fn: conv.AvgPool2d, names: list[str]) -> str:
+def _avg_pool(g: _Graph, fn: pooling.AvgPool2d, names: list[str]) -> str:
     window = _window(fn)
     if window.pop("dilations") != [1, 1]:  # (AveragePool has dilations from opset 19 only)
         raise UnsupportedOperationError("ONNX export writes avg_pool2d without dilation")
+    if getattr(fn, "divisor_override", None) is not None:  # (AveragePool has no such divisor)
+        raise UnsupportedOperationError("ONNX export writes avg_pool2d without "
+                                        "divisor_override")
     # padding counts as zeros in the mean unless the operation says otherwise
     return g.node("AveragePool", names, ceil_mode=int(getattr(fn, "ceil_mode", False)),
                   count_include_pad=int(getattr(fn, "count_include_pad", True)), **window)
+
+
+def _conv_transpose(g: _Graph, fn: conv_transpose.ConvTranspose2d, names: list[str]) -> str:
+    # output_padding: what the output has beyond the smallest size these settings give
+    smallest = conv_transpose.conv_transpose_output_size(
+        fn.inputs[0].shape[2:], fn.window.kernel, fn.window.stride, fn.window.padding, 0,
+        fn.window.dilation)
+    extra = [int(n - m) for n, m in zip(fn.output_shape[2:], smallest)]
+    return g.node("ConvTranspose", names, group=fn.groups, output_padding=extra,
+                  **_window(fn))
+
+
+def _pad(g: _Graph, fn: padding.Pad, names: list[str]) -> str:
+    # ONNX pads: every axis's start, then every axis's end (negative ones crop)
+    pads = [a for a, _ in fn.widths] + [b for _, b in fn.widths]
+    dtype = fn.inputs[0].dtype
+    return g.node("Pad", [names[0], g.constant(np.array(pads, np.int64), "pads"),
+                          g.constant(np.array(fn.value, dtype), "pad_value")],
+                  mode="constant")
 
 
 def _normalize(g: _Graph, fn: normalization.Normalize, names: list[str]) -> str:
@@ -186,8 +216,10 @@ def _plain(op_type: str) -> Writer:
 WRITERS: dict[type[Function], Writer] = {
     nn.Linear: _linear,
     conv.Conv2d: _conv,
-    conv.MaxPool2d: _max_pool,
-    conv.AvgPool2d: _avg_pool,
+    conv_transpose.ConvTranspose2d: _conv_transpose,
+    padding.Pad: _pad,
+    pooling.MaxPool2d: _max_pool,
+    pooling.AvgPool2d: _avg_pool,
     normalization.Normalize: _normalize,
     shape.Reshape: _reshape,
     shape.Transpose: lambda g, fn, names: g.node("Transpose", names, perm=list(fn.axes)),

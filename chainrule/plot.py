@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from chainrule._atomic import atomic_writer
+
 __all__ = [
     "moving_average",
     "learning_curves",
@@ -55,8 +57,8 @@ def _save(fig: Any, path: PathLike) -> Path:
     if path.suffix.lower() not in (".png", ".pdf", ".svg", ".jpg", ".jpeg"):
         raise ValueError(f"cannot tell the image format of {str(path)!r}: give a file name "
                          "ending in .png, .pdf, .svg or .jpg")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
+    with atomic_writer(path) as f:  # never a half-written picture, whoever else writes it
+        fig.savefig(f, format=path.suffix.lower().lstrip(".").replace("jpg", "jpeg"))
     return path
 
 

@@ -29,7 +29,7 @@ from chainrule._atomic import atomic_writer
 from chainrule._progress import progress_bar
 from chainrule.optim.clip import clip_grad_norm_
 from chainrule.optim.lr_scheduler import LRScheduler
-from chainrule.tensor import Tensor, no_grad
+from chainrule.tensor import Tensor, as_tensor, no_grad
 
 __all__ = ["History", "TrainingDiverged", "CheckpointError", "Callback", "EarlyStopping",
            "fit", "evaluate", "predict", "accuracy", "perplexity", "confusion_matrix",
@@ -285,7 +285,7 @@ def predict(model: Any, inputs: Any, batch_size: int = 1000,
         with no_grad(), progress_bar(len(starts), "predicting", "batch", progress) as bar:
             outputs = []
             for i in starts:
-                outputs.append(_forward(model, [Tensor(data[i:i + batch_size])]).data)
+                outputs.append(_forward(model, [as_tensor(data[i:i + batch_size])]).data)
                 bar.update(1)
     finally:
         _set_mode(model, was_training)

@@ -202,7 +202,7 @@ def test_a_value_used_twice_by_one_operation():
 # --------------------------------------------------------------------------- broadcasting
 def test_broadcasting_is_marked_where_it_is_summed_away():
     W = Tensor(np.ones((3, 2)), requires_grad=True, name="W")
-    b = Tensor([1.0, 2.0], requires_grad=True, name="b")
+    b = Tensor([1.0, 2.0], requires_grad=True, name="b", dtype=np.float64)  # as W
     s = W + b
     s.name = "s"
     trace = explain(s.sum())

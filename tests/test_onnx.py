@@ -160,3 +160,26 @@ def test_chainrule_never_imports_onnx():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_pooling_options_uneven_padding_and_transposed_convolution(tmp_path, rng):
+    """The options of issue 14's item 4 in onnxruntime: ceil_mode, dilation,
+    count_include_pad=False, 'same' and uneven padding (Pad, then Conv), and the
+    transposed convolution with output_padding and groups."""
+    model = nn.Sequential(
+        nn.Conv2d(3, 4, (2, 3), padding="same", seed=0), nn.ReLU(),
+        nn.MaxPool2d(3, 2, 1, dilation=2, ceil_mode=True),
+        nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1, output_padding=1, groups=2, seed=1),
+        nn.AvgPool2d(3, 2, 1, ceil_mode=True, count_include_pad=False),
+        nn.Conv2d(6, 2, 3, padding=(0, 2, 1, 1), seed=2),
+        nn.AvgPool2d(2, ceil_mode=True))
+    x = images(rng, 2, (3, 9, 8))
+    path = export(model, x, tmp_path / "options.onnx")
+    onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+    kinds = [n.op_type for n in onnx.load(str(path)).graph.node]
+    assert {"Pad", "ConvTranspose", "MaxPool", "AveragePool"} <= set(kinds)
+    for batch in (1, 3):
+        x = images(rng, batch, (3, 9, 8))
+        np.testing.assert_allclose(run_onnx(path, x), reference(model, x), **TOLERANCE)
+    with pytest.raises(UnsupportedOperationError, match="divisor_override"):
+        export(nn.Sequential(nn.AvgPool2d(2, divisor_override=3)), x, tmp_path / "d.onnx")

@@ -101,8 +101,8 @@ def test_a_value_used_twice_gets_two_edges():
 
 def test_dot_of_a_trace_marks_broadcasting_and_added_paths():
     W = Tensor(np.ones((3, 2)), requires_grad=True, name="W")
-    b = Tensor([1.0, 2.0], requires_grad=True, name="b")
-    x = Tensor(3.0, requires_grad=True, name="x")
+    b = Tensor([1.0, 2.0], requires_grad=True, name="b", dtype=np.float64)  # as W
+    x = Tensor(3.0, requires_grad=True, name="x", dtype=np.float64)
     s = W + b
     s.name = "s"
     loss = (s * x).sum() + x * x

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 import numpy as np
 
+from chainrule._extras import install_hint
 from chainrule.cli._run_folder import load_weights, read_config
 from chainrule.cli._types import data_error, data_folder
 from chainrule.runs import build_model, load_data
@@ -79,7 +80,7 @@ def _check(path: Path, net, x: np.ndarray, softmax: bool, predict) -> None:
     try:
         import onnxruntime
     except ImportError:
-        click.echo('not checked: onnxruntime is missing (pip install -e ".[onnx]")')
+        click.echo(f"not checked: onnxruntime is missing ({install_hint('onnx')})")
         return
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     x = x.astype(np.float32)

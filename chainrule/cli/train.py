@@ -86,7 +86,8 @@ def _positive(kind: type) -> click.ParamType:
               help="cosine: anneal the learning rate to 0 over the run; step: ×0.1 after "
                    "each third of the run.")
 @click.option("--batch-size", type=_positive(int), default=None,
-              help="Samples per step; for a language model, parallel streams of text  "
+              help="Samples per step; for a language model, parallel streams of text. "
+                   "Under mpiexec -n K the global batch, split across the K processes  "
                    "[default: 100; 20 for ptb; 128 for addition and dates]")
 @click.option("--epochs", type=_positive(int), default=None,
               help="Passes over the training data  [default: " + ", ".join(
@@ -174,7 +175,58 @@ def command(dataset: str, model: str | None, hidden: list[int] | None, activatio
       chainrule train --dataset addition --reverse --peeky
       chainrule train --dataset text --data-file novel.txt --chars --model transformer-lm
       chainrule train --dataset dates --data-file date.txt --epochs 3 --out runs/dates
+      mpiexec -n 2 chainrule train --dataset mnist --out runs/mnist2   # 2 processes
     """
+    options = dict(locals())
+    world = _join_ranks()
+    with world.stop_all_on_failure(_failure_report):
+        _train_command(**options)
+
+
+def _join_ranks() -> Any:
+    """This process's place among the ``mpiexec`` ranks (world size 1 without MPI);
+    ranks other than 0 print nothing but their failures."""
+    import os
+    import sys
+
+    from chainrule import distributed
+
+    try:
+        world = distributed.init()
+    except distributed.DistributedUnavailable as error:
+        raise click.ClickException(str(error)) from None
+    if not world.is_main:
+        sys.stdout = open(os.devnull, "w")  # for the process's life
+    return world
+
+
+def _failure_report(error: BaseException) -> tuple[str, int]:
+    """What a rank says before it stops the others, as the command line says it: an
+    error's message, an unexpected one in one line (its traceback with
+    CHAINRULE_DEBUG=1), Ctrl-C as an interruption."""
+    import os
+
+    from chainrule import distributed
+    from chainrule.cli import DEBUG_VARIABLE, _one_line
+
+    if isinstance(error, click.ClickException):
+        return f"Error: {error.format_message()}", error.exit_code
+    if isinstance(error, (KeyboardInterrupt, click.Abort)):
+        return distributed.describe_failure(KeyboardInterrupt())
+    if os.environ.get(DEBUG_VARIABLE, "") not in ("", "0"):
+        return distributed.describe_failure(error)
+    return f"Error: {_one_line(error)}", 1
+
+
+def _train_command(dataset: str, model: str | None, hidden: list[int] | None,
+                   activation: str, optimizer: str | None, lr: float | None,
+                   lr_schedule: str, batch_size: int | None, epochs: int | None,
+                   weight_decay: float | None, dropout: float | None, batch_norm: bool,
+                   layers: int | None, heads: int | None, bptt: int | None,
+                   clip: float | None, tie_weights: bool | None, wordvec: int | None,
+                   reverse: bool | None, peeky: bool, data_file: str | None, chars: bool,
+                   seed: int, data_dir: str | None, subset: int | None, out: str | None,
+                   resume: bool, overwrite: bool, progress: bool | None) -> None:
     # the data's place is saved absolute: the run folder works from anywhere
     data_dir = _absolute(data_dir)
     data_file = _absolute(data_file)
@@ -191,7 +243,7 @@ def command(dataset: str, model: str | None, hidden: list[int] | None, activatio
                                "--overwrite (start it afresh), not both")
     if resume:
         config, resume_from = _resumable_run(out, config, epochs)
-    elif out is not None:
+    elif out is not None and _is_main():
         _claim_run_folder(Path(out), overwrite)
     try:
         config.check()
@@ -266,8 +318,12 @@ def _training_summary(c: RunConfig) -> str:
 def _start_run_folder(config: RunConfig, out: str | None, resume_from: Path | None,
                       vocabulary: Any = None) -> None:
     """Write the settings (and a text model's vocabulary) before training, so that a run
-    killed mid-way can be resumed, evaluated and sampled."""
-    if out is not None:
+    killed mid-way can be resumed, evaluated and sampled. Under ``mpiexec`` rank 0
+    writes, once every rank has read what it needs of the folder."""
+    from chainrule import distributed
+
+    distributed.init().barrier()
+    if out is not None and _is_main():
         Path(out).mkdir(parents=True, exist_ok=True)
         remove_temporary_files(out)  # left by a run killed while writing a file
         (Path(out) / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
@@ -420,14 +476,27 @@ def _train_seq2seq(config: RunConfig, out: str | None, resume_from: Path | None,
                    {"test_accuracy": accuracy, "test_samples": len(data.x_test)})
 
 
-def _fit(config: RunConfig, out: str | None, *args: Any, **kwargs: Any) -> Any:
+def _fit(config: RunConfig, out: str | None, model: Any, loss_fn: Any, optimizer: Any,
+         train_loader: Any, epochs: int, callbacks: Any = (), **kwargs: Any) -> Any:
     """``chainrule.train.fit`` with the run's gradient clipping (``--clip``, for every
-    kind of model), its failures told the command line's way: a diverged run (exit
-    status 1) or a checkpoint that does not fit the network (2)."""
+    kind of model), data-parallel when started by ``mpiexec -n K`` (the ranks share
+    every batch; only rank 0 writes the checkpoint and shows progress), and its
+    failures told the command line's way: a diverged run (exit status 1) or a
+    checkpoint that does not fit the network (2)."""
+    from chainrule import distributed
     from chainrule.train import CheckpointError, TrainingDiverged, fit
 
     try:
-        return fit(*args, clip_grad_norm=config.clip, **kwargs)
+        run = distributed.prepare(model, loss_fn, optimizer, train_loader,
+                                  clip_grad_norm=config.clip)
+    except ValueError as error:  # a batch smaller than the number of processes
+        raise click.BadParameter(str(error), param_hint="--batch-size") from None
+    if not run.world.is_main:
+        kwargs.update(checkpoint_dir=None, progress=False)
+    try:
+        return fit(model, run.loss_fn, run.optimizer, run.train_loader, epochs,
+                   callbacks=[*run.callbacks, *callbacks], clip_grad_norm=run.clip_grad_norm,
+                   **kwargs)
     except TrainingDiverged as error:
         raise click.ClickException(str(error)) from None
     except CheckpointError as error:
@@ -524,8 +593,18 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
+def _is_main() -> bool:
+    """Whether this process writes files: always, but for ranks 1... under mpiexec."""
+    from chainrule import distributed
+
+    return distributed.init().is_main
+
+
 def _write_run(folder: Path, net: object, history: object, result: dict) -> None:
     from chainrule.serialization import save
+
+    if not _is_main():
+        return
 
     history.to_csv(folder / "history.csv")
     history.to_json(folder / "history.json")

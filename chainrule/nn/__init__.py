@@ -14,6 +14,7 @@ from chainrule.nn.activation import (
     ReLU,
     Sigmoid,
     Softmax,
+    Softplus,
     Tanh,
     get_activation,
 )
@@ -25,11 +26,26 @@ from chainrule.nn.attention import (
     dot_product_attention,
 )
 from chainrule.nn.container import ModuleList, Sequential
-from chainrule.nn.conv import AvgPool2d, Conv2d, Convolution, MaxPool2d, Pooling
+from chainrule.nn.conv import (
+    AdaptiveAvgPool2d,
+    AvgPool2d,
+    Conv2d,
+    Convolution,
+    ConvTranspose2d,
+    MaxPool2d,
+    Pooling,
+)
 from chainrule.nn.convnets import DeepConvNet, SimpleConvNet
 from chainrule.nn.language_models import RNNLM, TransformerLM, generate, sample_next
 from chainrule.nn.layers import Affine, Dropout, Dropout2d, Embedding, Flatten, Linear
-from chainrule.nn.losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, SumSquaredError
+from chainrule.nn.losses import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    MSELoss,
+    NLLLoss,
+    SumSquaredError,
+)
 from chainrule.nn.models import MLP, TwoLayerNet
 from chainrule.nn.module import LoadResult, Module, Parameter, as_input
 from chainrule.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
@@ -50,13 +66,15 @@ __all__ = [
     "CrossEntropyLoss", "Dropout", "Dropout2d", "Embedding", "Flatten", "GELU", "Identity",
     "LayerNorm",
     "LeakyReLU", "Linear", "LoadResult", "MLP", "MSELoss", "Module", "ModuleList",
-    "Parameter", "ReLU", "Sequential", "Sigmoid", "Softmax", "SumSquaredError", "Tanh",
+    "Parameter", "ReLU", "Sequential", "Sigmoid", "Softmax", "Softplus", "SumSquaredError",
+    "Tanh",
     "TwoLayerNet", "as_input", "get_activation", "init",
 ]
-__all__ += ["AvgPool2d", "Conv2d", "Convolution", "DeepConvNet", "MaxPool2d", "Pooling",
-            "SimpleConvNet"]
+__all__ += ["AdaptiveAvgPool2d", "AvgPool2d", "Conv2d", "Convolution", "ConvTranspose2d",
+            "DeepConvNet", "MaxPool2d", "Pooling", "SimpleConvNet"]
 __all__ += ["CBOW", "SkipGram", "UnigramSampler", "analogy", "contexts_and_targets",
             "most_similar", "negative_sampling_loss"]
+__all__ += ["BCELoss", "NLLLoss"]
 __all__ += ["RNNLM", "TransformerLM", "generate", "sample_next"]
 __all__ += ["MultiheadAttention", "PositionalEmbedding", "TransformerBlock", "causal_mask",
             "dot_product_attention"]

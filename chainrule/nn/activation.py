@@ -13,8 +13,8 @@ import chainrule.functional as F
 from chainrule.nn.module import Module, as_input
 from chainrule.tensor import Tensor
 
-__all__ = ["ReLU", "LeakyReLU", "GELU", "Sigmoid", "Tanh", "Softmax", "Identity", "ACTIVATIONS",
-           "get_activation"]
+__all__ = ["ReLU", "LeakyReLU", "GELU", "Softplus", "Sigmoid", "Tanh", "Softmax", "Identity",
+           "ACTIVATIONS", "get_activation"]
 
 
 class Identity(Module):
@@ -73,6 +73,23 @@ class GELU(Module):
         return f"approximate={self.approximate!r}"
 
 
+class Softplus(Module):
+    """y = ln(1 + e^(βx))/β, and x where βx > threshold (as ``torch.nn.Softplus``)."""
+
+    recommended_init = "he"  # a smooth ReLU
+
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0) -> None:
+        super().__init__()
+        F.softplus(0.0, beta, threshold)  # the same checks, made when the layer is built
+        self.beta, self.threshold = float(beta), float(threshold)
+
+    def forward(self, x: Any) -> Tensor:
+        return F.softplus(as_input(x), self.beta, self.threshold)
+
+    def extra_repr(self) -> str:
+        return f"beta={self.beta}, threshold={self.threshold}"
+
+
 class Sigmoid(Module):
     """y = 1 / (1 + e^(-x))."""
 
@@ -109,7 +126,8 @@ class Softmax(Module):
 
 
 ACTIVATIONS: dict[str, type[Module]] = {
-    "relu": ReLU, "leaky_relu": LeakyReLU, "gelu": GELU, "sigmoid": Sigmoid, "tanh": Tanh,
+    "relu": ReLU, "leaky_relu": LeakyReLU, "gelu": GELU, "softplus": Softplus,
+    "sigmoid": Sigmoid, "tanh": Tanh,
     "linear": Identity, "identity": Identity, "softmax": Softmax,
 }
 

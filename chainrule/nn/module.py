@@ -30,7 +30,7 @@ from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
-from chainrule.tensor import Tensor
+from chainrule.tensor import Tensor, as_tensor
 
 __all__ = ["Module", "Parameter", "as_input", "LoadResult"]
 
@@ -54,7 +54,7 @@ class Parameter(Tensor):
             array = np.asarray(array, dtype=np.float32)
         elif array.dtype.kind != "f":
             array = array.astype(np.float32)
-        super().__init__(array, requires_grad=requires_grad, name=name)
+        self._setup(array, requires_grad, name)  # shared, not copied as Tensor() does
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
@@ -81,7 +81,7 @@ def as_input(x: Any, like: Tensor | None = None) -> Tensor:
         return x.astype(like.dtype)
     if like is not None:
         return Tensor._wrap(np.asarray(x, dtype=like.dtype))
-    return Tensor(x)
+    return as_tensor(x)  # (an array is shared, not copied)
 
 
 class LoadResult(NamedTuple):
@@ -112,6 +112,10 @@ class Module:
     # shape (in, out), where PyTorch stores (out, in). Linear declares ("weight",), the
     # recurrent layers their weight_ih/weight_hh; load_torch_state_dict reads it.
     torch_transposed: ClassVar[tuple[str, ...]] = ()
+    # Names of this class's own buffers that state dicts saved by older versions lack
+    # (BatchNorm's num_batches_tracked): when absent from a state dict they keep their
+    # value and are not reported missing, as PyTorch loads its older BatchNorm states.
+    optional_buffers: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self) -> None:
         # object.__setattr__: our own __setattr__ needs these registries to exist
@@ -401,7 +405,10 @@ class Module:
         """The checks and the copying behind both loaders; the values of ``transposed``
         keys are PyTorch's (out, in) matrices and are copied in transposed."""
         own = dict(self._named_members(("_parameters", "_buffers"), dedupe=False))
-        missing = [key for key in own if key not in state_dict]
+        optional = {f"{prefix}.{name}" if prefix else name
+                    for prefix, module in self.named_modules(remove_duplicate=False)
+                    for name in module.optional_buffers if name in module._buffers}
+        missing = [key for key in own if key not in state_dict and key not in optional]
         unexpected = [key for key in state_dict if key not in own]
         arrays: dict[str, np.ndarray] = {}
         problems: list[str] = []
@@ -431,6 +438,7 @@ class Module:
                              f"(nothing was loaded):\n  " + "\n  ".join(problems))
         for key, array in arrays.items():
             np.copyto(own[key].data, array, casting="unsafe")
+            own[key]._bump_version()  # changed in place: a pending backward must not run
         return LoadResult(missing, unexpected)
 
     # ------------------------------------------------------------------ display

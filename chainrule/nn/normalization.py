@@ -21,8 +21,9 @@ class _BatchNorm(Module):
     """Shared by BatchNorm1d/2d: they differ only in the input shapes they accept."""
 
     _shapes: dict[int, str] = {}
+    optional_buffers = ("num_batches_tracked",)  # older state dicts lack it
 
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1,
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
                  affine: bool = True, dtype: Any = np.float32) -> None:
         super().__init__()
         if isinstance(num_features, bool) or not isinstance(num_features, (int, np.integer)) \
@@ -39,6 +40,10 @@ class _BatchNorm(Module):
         # buffers: saved in state_dict, updated during training, used in evaluation
         self.register_buffer("running_mean", np.zeros(self.num_features, dtype=dtype))
         self.register_buffer("running_var", np.ones(self.num_features, dtype=dtype))
+        # training batches seen (PyTorch's name and int64 0-d layout, so state dicts
+        # load both ways); with momentum=None the running statistics are their plain
+        # average over those batches
+        self.register_buffer("num_batches_tracked", np.zeros((), dtype=np.int64))
 
     def forward(self, x: Any) -> Tensor:
         x = as_input(x, self.running_mean)
@@ -46,8 +51,18 @@ class _BatchNorm(Module):
             expected = " or ".join(self._shapes.values())
             raise ValueError(f"{type(self).__name__}({self.num_features}) expects input of "
                              f"shape {expected} with C={self.num_features}, got {x.shape}")
+        momentum = self.count_batch() if self.training else 0.0
         return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
-                            training=self.training, momentum=self.momentum, eps=self.eps)
+                            training=self.training, eps=self.eps, momentum=momentum)
+
+    def count_batch(self) -> float:
+        """Count one training batch in ``num_batches_tracked``; return the momentum its
+        statistics enter the running ones with (``1/k`` for the k-th batch when
+        ``momentum=None``, a cumulative average)."""
+        self.num_batches_tracked.data += 1
+        if self.momentum is None:
+            return 1.0 / int(self.num_batches_tracked.data)
+        return self.momentum
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
@@ -61,7 +76,9 @@ class BatchNorm1d(_BatchNorm):
     In training mode each feature is standardised with the batch's mean and variance,
     then scaled by γ (``weight``) and shifted by β (``bias``); the running mean and
     variance (buffers, saved in ``state_dict``) follow the batch statistics with
-    ``momentum``, and are used instead in evaluation mode (``eval()``).
+    ``momentum`` (``None``: their plain average over all batches so far), and are used
+    instead in evaluation mode (``eval()``). The buffer ``num_batches_tracked`` counts
+    the training batches, as PyTorch's does; state dicts without it still load.
     """
 
     _shapes = {2: "(N, C)", 3: "(N, C, L)"}

@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from chainrule.ops.arithmetic import add, astype, div, matmul, mul, neg, pow, sub
-from chainrule.ops.conv import avg_pool2d, col2im, conv2d, im2col, max_pool2d
+from chainrule.ops.conv import col2im, conv2d, im2col
+from chainrule.ops.conv_transpose import conv_transpose2d
 from chainrule.ops.elementwise import (
     abs,
     clip,
@@ -47,9 +48,12 @@ from chainrule.ops.nn import (
     log_softmax,
     logsumexp,
     mse_loss,
+    nll_loss,
     softmax,
 )
 from chainrule.ops.normalization import batch_norm, layer_norm
+from chainrule.ops.padding import pad
+from chainrule.ops.pooling import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 from chainrule.ops.recurrent import gru, gru_cell, lstm, lstm_cell, rnn, rnn_cell
 from chainrule.ops.reduction import broadcast_to, max, mean, min, sum, sum_to, var
 from chainrule.ops.shape import (
@@ -81,6 +85,10 @@ __all__ = [
     "sum", "sum_to", "swapaxes", "tanh", "transpose", "unsqueeze", "var", "where",
 ]
 __all__ += ["batch_norm", "layer_norm"]
+__all__ += ["pad"]
+__all__ += ["conv_transpose2d"]
+__all__ += ["adaptive_avg_pool2d"]
+__all__ += ["nll_loss"]
 __all__ += ["avg_pool2d", "col2im", "conv2d", "im2col", "max_pool2d"]
 __all__ += ["gru", "gru_cell", "lstm", "lstm_cell", "rnn", "rnn_cell"]
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.ops._checks import broadcast_error
-from chainrule.tensor import Function, Tensor, as_tensor
+from chainrule.tensor import Function, Tensor, as_tensor, promote
 
 
 class BinaryElementwise(Function):
@@ -26,6 +26,7 @@ class BinaryElementwise(Function):
 
 
 class Add(BinaryElementwise):
+    saves_tensors = False  # the derivative is a constant
     rule = "d(a+b)/da = 1, d(a+b)/db = 1"
     formula = "y = a + b (broadcasting)"
 
@@ -37,6 +38,7 @@ class Add(BinaryElementwise):
 
 
 class Sub(BinaryElementwise):
+    saves_tensors = False  # the derivative is a constant
     rule = "d(a-b)/da = 1, d(a-b)/db = -1"
     formula = "y = a - b (broadcasting)"
 
@@ -77,6 +79,7 @@ class Div(BinaryElementwise):
 
 
 class Neg(Function):
+    saves_tensors = False  # the derivative is a constant
     rule = "d(-x)/dx = -1"
     formula = "y = -x"
 
@@ -179,6 +182,7 @@ class MatMul(Function):
 
 
 class AsType(Function):
+    saves_tensors = False
     rule = "the identity, cast back to the input's dtype"
     formula = "y = x converted to another dtype"
     domain = "gradients flow between floating dtypes only"
@@ -195,32 +199,24 @@ class AsType(Function):
 
 
 # --------------------------------------------------------------------------- functions
-def _operands(a: Any, b: Any) -> tuple[Tensor, Tensor]:
-    """Both operands as tensors; a Python number takes the other operand's dtype."""
-    if isinstance(a, Tensor):
-        return a, (b if isinstance(b, Tensor) else as_tensor(b, like=a))
-    b = as_tensor(b)
-    return as_tensor(a, like=b), b
-
-
 def add(a: Any, b: Any) -> Tensor:
     """a + b (broadcasting)."""
-    return Add()(*_operands(a, b))
+    return Add()(*promote(a, b))
 
 
 def sub(a: Any, b: Any) -> Tensor:
     """a - b (broadcasting)."""
-    return Sub()(*_operands(a, b))
+    return Sub()(*promote(a, b))
 
 
 def mul(a: Any, b: Any) -> Tensor:
     """a * b elementwise (broadcasting)."""
-    return Mul()(*_operands(a, b))
+    return Mul()(*promote(a, b))
 
 
 def div(a: Any, b: Any) -> Tensor:
-    """a / b elementwise (broadcasting)."""
-    return Div()(*_operands(a, b))
+    """a / b elementwise (broadcasting); true division, so integers give float32."""
+    return Div()(*promote(a, b, floating=True))
 
 
 def neg(x: Tensor) -> Tensor:
@@ -231,13 +227,14 @@ def neg(x: Tensor) -> Tensor:
 def pow(a: Any, b: Any) -> Tensor:  # noqa: A001 - mirrors the operator's name
     """a ** b; a constant Python-number exponent uses the cheaper ``PowScalar``."""
     if isinstance(b, (int, float)) and not isinstance(b, bool) and isinstance(a, Tensor):
+        (a, _) = promote(a, b)  # (an integer tensor to a float power is float32)
         return PowScalar(b)(a)
-    return Pow()(*_operands(a, b))
+    return Pow()(*promote(a, b))
 
 
 def matmul(a: Any, b: Any) -> Tensor:
     """Matrix product a @ b with NumPy's semantics (2-D, batched and 1-D cases)."""
-    return MatMul()(*_operands(a, b))
+    return MatMul()(*promote(a, b))
 
 
 def astype(x: Tensor, dtype: Any) -> Tensor:

@@ -1,4 +1,5 @@
-"""Convolution and pooling of images: im2col/col2im, conv2d, max_pool2d, avg_pool2d.
+"""Convolution of images: im2col/col2im and conv2d (pooling, which shares the window
+geometry and the memory layout, is in ``pooling.py``).
 
 Images are NCHW: (batch, channels, height, width); a convolution's weight is
 (out_channels, in_channels/groups, kh, kw), PyTorch's layout.
@@ -50,9 +51,10 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from chainrule.ops import _winograd
 from chainrule.ops._scratch import recycled
+from chainrule.ops.padding import pad
 from chainrule.tensor import Function, Tensor, as_tensor
 
-__all__ = ["conv2d", "max_pool2d", "avg_pool2d", "im2col", "col2im", "Window"]
+__all__ = ["conv2d", "conv_padding", "im2col", "col2im", "Window"]
 
 Pair = int | Sequence[int]
 
@@ -163,13 +165,15 @@ def _scatter_taps(piece: Callable[[int, int, int], np.ndarray], input_shape: tup
     gradients (kh·kw vectorised steps). Where windows overlap a pixel collects several
     pieces, so they are added; where they do not (stride ≥ kernel span), each pixel gets
     at most one and the pieces are simply written, and when the windows tile the whole
-    padded image not even zeros are needed first.
+    padded image (undilated) not even zeros are needed first.
     """
     n, c, h, w = input_shape
     (ph, pw), span, stride = window.padding, window.span(), window.stride
     padded = (h + 2 * ph, w + 2 * pw)
     overlap = stride[0] < span[0] or stride[1] < span[1]
-    tiled = stride == span and padded == (out_size[0] * stride[0], out_size[1] * stride[1])
+    # (dilated taps leave gaps inside their span, which then must start at zero too)
+    tiled = stride == span and window.dilation == (1, 1) and \
+        padded == (out_size[0] * stride[0], out_size[1] * stride[1])
     out = _new_images((n, c, *padded), dtype, None if tiled else 0.0)
     for k, i, j, rows, cols in window.taps(out_size):
         if overlap:
@@ -188,19 +192,6 @@ def _unfold(x: np.ndarray, window: Window) -> np.ndarray:
     view = sliding_window_view(padded, window.span(), axis=(2, 3))
     view = view[:, :, ::sh, ::sw, ::dh, ::dw]  # the windows at the stride, taps at the dilation
     return np.ascontiguousarray(view.transpose(1, 4, 5, 2, 3, 0))  # the one copy
-
-
-def _tap_views(x: np.ndarray, window: Window, fill: float) -> list[np.ndarray]:
-    """Tap k of every window, for each k in row-major order: strided (N, C, OH, OW)
-    views of ``x`` padded with ``fill`` (no copies).
-
-    Stored batch-innermost, each view has contiguous runs of N values, so NumPy's
-    vectorised loops work on them directly; pooling is then a few elementwise
-    operations per tap, with no unfolded copy of the input.
-    """
-    padded = _pad(x, window.padding, fill)
-    out_size = window.output_size(x.shape, "pooling")
-    return [padded[:, :, rows, cols] for _, _, _, rows, cols in window.taps(out_size)]
 
 
 def _fold(cols: np.ndarray, input_shape: tuple[int, ...], window: Window) -> np.ndarray:
@@ -553,123 +544,6 @@ class Col2Im(Function):
         return Im2Col(self.window)(g)
 
 
-# --------------------------------------------------------------------------- pooling
-class PoolSelect(Function):
-    """Read each window's value at a fixed tap (``winners[n, c, oh, ow]`` = k): the
-    linear operation behind max-pooling once the maxima are known."""
-
-    rule = "y = x at each window's chosen pixel: dx = g at those pixels, 0 elsewhere"
-    formula = "y = x at a fixed chosen pixel of each window"
-
-    def __init__(self, window: Window, winners: np.ndarray | None) -> None:
-        self.window, self.winners = window, winners
-
-    def forward(self, x):
-        self.input_shape = x.shape
-        taps = _tap_views(x, self.window, 0.0)
-        out = taps[0] * (self.winners == 0)
-        for k, tap in enumerate(taps[1:], start=1):
-            out += tap * (self.winners == k)
-        return out
-
-    def backward(self, g):
-        return PoolScatter(self.window, self.winners, self.input_shape)(g)
-
-
-class MaxPool2d(PoolSelect):
-    """The largest value of each window. Ties: the gradient goes to the *first* maximum
-    of the window in row-major order (as in PyTorch), never split."""
-
-    rule = "d max/dxᵢ = 1 for the window's first maximum (row-major), 0 elsewhere"
-    formula = "y = the maximum of each window"
-    special = ("ties: the gradient goes to the first maximum in row-major order, never split (as "
-               "torch); padding never wins")
-
-    def __init__(self, window: Window) -> None:
-        super().__init__(window, None)
-
-    def forward(self, x):
-        self.input_shape = x.shape
-        lowest = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
-        taps = _tap_views(x, self.window, lowest)  # padding never wins
-        out = taps[0].copy(order="K")
-        for tap in taps[1:]:
-            np.maximum(out, tap, out=out)
-        # The first maximum's tap = how many leading taps are all below the maximum.
-        # Counting with vectorised comparisons is much faster than an argmax over the
-        # taps or than masked assignments.
-        below = taps[0] < out
-        winners = below.astype(np.min_scalar_type(len(taps) - 1))
-        for tap in taps[1:-1]:
-            below &= tap < out
-            winners += below
-        self.winners = winners
-        return out
-
-
-class PoolScatter(Function):
-    """Add each window's gradient to the pixel at its chosen tap (max-pool's backward)."""
-
-    rule = "adds g to each window's chosen pixel: d/dg reads the upstream gradient there"
-    formula = "dx = g added to the chosen pixel of each window (max-pool's backward)"
-
-    def __init__(self, window: Window, winners: np.ndarray,
-                 input_shape: tuple[int, ...]) -> None:
-        self.window, self.winners, self.input_shape = window, winners, input_shape
-
-    def forward(self, g):
-        g = _batch_innermost(g)  # the layout of the winners and of the result
-        # multiplying by each tap's mask, not assigning through it: fast, keeps the dtype
-        return _scatter_taps(lambda k, i, j: g * (self.winners == k), self.input_shape,
-                             self.window, g.shape[2:], g.dtype)
-
-    def backward(self, h):
-        return PoolSelect(self.window, self.winners)(h)
-
-
-class AvgPool2d(Function):
-    """The mean of each window; padding counts as zeros in the mean (PyTorch's default
-    ``count_include_pad=True``), so every window is divided by kh·kw."""
-
-    rule = "y = Σ_window x / (kh·kw): dx = g/(kh·kw) added to every pixel of the window"
-    formula = "y = the mean of each kh×kw window"
-    special = "zero padding counts in the mean (torch's count_include_pad=True)"
-
-    def __init__(self, window: Window) -> None:
-        self.window = window
-
-    def forward(self, x):
-        self.input_shape = x.shape
-        taps = _tap_views(x, self.window, 0.0)
-        out = taps[0].copy(order="K")
-        for tap in taps[1:]:
-            out += tap
-        out *= 1.0 / len(taps)
-        return out
-
-    def backward(self, g):
-        return AvgPoolScatter(self.window, self.input_shape)(g)
-
-
-class AvgPoolScatter(Function):
-    """Spread each window's gradient evenly over its pixels (avg-pool's backward)."""
-
-    rule = "adds g/(kh·kw) to every pixel of the window: d/dg is avg_pool2d"
-    formula = "dx = g/(kh·kw) added to every pixel of each window (avg-pool's backward)"
-
-    def __init__(self, window: Window, input_shape: tuple[int, ...]) -> None:
-        self.window, self.input_shape = window, input_shape
-
-    def forward(self, g):
-        kh, kw = self.window.kernel
-        share = _batch_innermost(g) * (1.0 / (kh * kw))
-        return _scatter_taps(lambda k, i, j: share, self.input_shape, self.window,
-                             g.shape[2:], g.dtype)
-
-    def backward(self, h):
-        return AvgPool2d(self.window)(h)
-
-
 # --------------------------------------------------------------------------- functions
 def _check_images(x: Tensor, op: str) -> None:
     if x.ndim != 4:
@@ -678,14 +552,61 @@ def _check_images(x: Tensor, op: str) -> None:
                          + ("; add the batch axis with x.unsqueeze(0)" if x.ndim == 3 else ""))
 
 
+Padding = Pair | str | Sequence[int]  # conv2d's: also (left, right, top, bottom), 'same', 'valid'
+
+
+def conv_padding(padding: Padding, kernel: Pair, stride: Pair = 1, dilation: Pair = 1,
+                 op: str = "conv2d") -> tuple[int, int, int, int]:
+    """A convolution's ``padding`` as (left, right, top, bottom), the order of ``F.pad``.
+
+    ``padding`` is an int (all four sides), a (height, width) pair (top and bottom,
+    left and right), a 4-tuple (left, right, top, bottom) as ``F.pad`` takes it,
+    ``'valid'`` (none) or ``'same'`` (stride 1 only: the output has the input's size;
+    the dilation·(k - 1) padded places are split with the odd one on the right or at
+    the bottom, as in PyTorch).
+    """
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0, 0, 0, 0)
+        if padding != "same":
+            raise ValueError(f"{op}: padding must be an int or a pair of ints (height, "
+                             f"width), a 4-tuple (left, right, top, bottom), 'same' or "
+                             f"'valid'; got {padding!r}")
+        window = Window.make(kernel, stride, 0, dilation, op)
+        if window.stride != (1, 1):
+            raise ValueError(f"{op}: padding='same' needs stride 1 (a strided convolution "
+                             f"cannot keep the input's size), got stride {window.stride}; "
+                             f"give the padding as numbers instead")
+        (th, tw) = (s - 1 for s in window.span())  # the places to add along each axis
+        return (tw // 2, tw - tw // 2, th // 2, th - th // 2)
+    if isinstance(padding, (tuple, list)) and len(padding) == 4:
+        if not all(isinstance(p, (int, np.integer)) and not isinstance(p, bool)
+                   for p in padding):
+            raise TypeError(f"{op}: a 4-tuple padding must be ints (left, right, top, "
+                            f"bottom), got {padding!r}")
+        if min(padding) < 0:
+            raise ValueError(f"{op}: padding must be at least 0 on every side, got "
+                             f"{tuple(padding)} (left, right, top, bottom)")
+        return tuple(int(p) for p in padding)
+    try:
+        ph, pw = _pair(padding, "padding", op, 0)
+    except TypeError:
+        raise TypeError(f"{op}: padding must be an int or a pair of ints (height, width), "
+                        f"a 4-tuple (left, right, top, bottom), 'same' or 'valid'; got "
+                        f"{padding!r}") from None
+    return (pw, pw, ph, ph)
+
+
 def conv2d(x: Any, weight: Tensor, bias: Tensor | None = None, stride: Pair = 1,
-           padding: Pair = 0, dilation: Pair = 1, groups: int = 1) -> Tensor:
+           padding: Padding = 0, dilation: Pair = 1, groups: int = 1) -> Tensor:
     """2-D convolution (cross-correlation, as in every deep-learning library).
 
     ``x`` is (N, C, H, W), ``weight`` (O, C/groups, kh, kw), ``bias`` (O,). The output
-    is (N, O, OH, OW) with OH = (H + 2·padding - dilation·(kh - 1) - 1) // stride + 1.
-    ``stride``, ``padding`` and ``dilation`` are ints or (height, width) pairs;
-    ``groups`` splits the channels into independent convolutions.
+    is (N, O, OH, OW) with OH = (H + top + bottom - dilation·(kh - 1) - 1) // stride + 1.
+    ``stride`` and ``dilation`` are ints or (height, width) pairs; ``padding`` is an
+    int, a (height, width) pair, a (left, right, top, bottom) 4-tuple as ``F.pad``
+    takes it, 'valid' (0) or 'same' (stride 1: the output keeps the input's size; see
+    ``conv_padding``). ``groups`` splits the channels into independent convolutions.
     """
     weight = as_tensor(weight)
     x = as_tensor(x, like=weight)
@@ -711,7 +632,11 @@ def conv2d(x: Any, weight: Tensor, bias: Tensor | None = None, stride: Pair = 1,
             f"conv2d: the input of shape {x.shape} has {x.shape[1]} channels, but the "
             f"weight of shape {weight.shape} with groups={groups} expects "
             f"{group_channels * groups} (weight.shape[1] × groups)")
-    window = Window.make(weight.shape[2:], stride, padding, dilation, "conv2d")
+    left, right, top, bottom = conv_padding(padding, weight.shape[2:], stride, dilation)
+    if left != right or top != bottom:  # uneven: zero-pad first, then convolve unpadded
+        x = pad(x, (left, right, top, bottom))
+        left = right = top = bottom = 0
+    window = Window.make(weight.shape[2:], stride, (top, left), dilation, "conv2d")
     window.output_size(x.shape, "conv2d")  # raises when the kernel does not fit
     if bias is None:
         return Conv2d(window, int(groups))(x, weight)
@@ -720,37 +645,6 @@ def conv2d(x: Any, weight: Tensor, bias: Tensor | None = None, stride: Pair = 1,
         raise ValueError(f"conv2d: the bias must have shape ({out_channels},) for a weight "
                          f"of shape {weight.shape}, got {bias.shape}")
     return Conv2d(window, int(groups))(x, weight, bias)
-
-
-def _pool_window(x: Tensor, kernel_size: Pair, stride: Pair | None, padding: Pair,
-                 op: str) -> Window:
-    _check_images(x, op)
-    window = Window.make(kernel_size, kernel_size if stride is None else stride, padding,
-                         1, op)
-    if any(p > k // 2 for p, k in zip(window.padding, window.kernel)):
-        raise ValueError(f"{op}: padding {window.padding} must be at most half the kernel "
-                         f"size {window.kernel} (otherwise a window could hold only padding)")
-    window.output_size(x.shape, op)
-    return window
-
-
-def max_pool2d(x: Any, kernel_size: Pair, stride: Pair | None = None,
-               padding: Pair = 0) -> Tensor:
-    """The maximum of each kernel_size window (stride defaults to kernel_size; padding
-    never wins). On ties the gradient goes to the first maximum in row-major order."""
-    x = as_tensor(x)
-    return MaxPool2d(_pool_window(x, kernel_size, stride, padding, "max_pool2d"))(x)
-
-
-def avg_pool2d(x: Any, kernel_size: Pair, stride: Pair | None = None,
-               padding: Pair = 0) -> Tensor:
-    """The mean of each kernel_size window (stride defaults to kernel_size); zero
-    padding is counted in the mean, as in PyTorch's default."""
-    x = as_tensor(x)
-    if x.dtype.kind != "f":
-        raise TypeError(f"avg_pool2d: needs floating-point input, got dtype {x.dtype}; "
-                        "convert it with x.astype('float32')")
-    return AvgPool2d(_pool_window(x, kernel_size, stride, padding, "avg_pool2d"))(x)
 
 
 def im2col(x: Any, kh: int, kw: int, stride: Pair = 1, padding: Pair = 0,

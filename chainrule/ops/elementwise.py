@@ -14,8 +14,8 @@ import numpy as np
 from chainrule.ops import _special
 from chainrule.ops._constants import cached_array
 from chainrule.ops._scratch import recycled_like
-from chainrule.ops.arithmetic import BinaryElementwise, _operands
-from chainrule.tensor import Function, Tensor, _GradMode, as_tensor
+from chainrule.ops.arithmetic import BinaryElementwise
+from chainrule.tensor import Function, Tensor, _GradMode, as_floating, as_tensor, promote
 
 
 def _constant(array: np.ndarray) -> Tensor:
@@ -168,15 +168,43 @@ class LeakyReLU(Function):
 
 
 class Softplus(Function):
-    rule = "d ln(1+eˣ)/dx = σ(x)"
-    formula = "y = ln(1 + eˣ) = max(x, 0) + ln(1 + e^(-|x|))"
+    """ln(1 + e^(βx))/β, and x itself where βx > threshold (PyTorch's rule: there the
+    two differ by less than e^(-threshold)/β, and the linear form cannot overflow)."""
+
+    rule = "d softplus/dx = σ(βx), and 1 where βx > threshold (the linear part)"
+    formula = "y = ln(1 + e^(βx))/β = (max(βx, 0) + ln(1 + e^(-|βx|)))/β; y = x where βx > " \
+              "threshold"
+    special = "βx = threshold: the value jumps by < e^(-threshold)/β and the slope from " \
+              "σ(threshold) to 1 (as torch); β ≠ 0"
+
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0) -> None:
+        self.beta, self.threshold = beta, threshold
 
     def forward(self, x):
-        # ln(1+eˣ) = max(x, 0) + ln(1 + e^(-|x|)): no overflow for large |x|
-        return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
+        bx = x * self.beta if self.beta != 1.0 else x
+        # ln(1+e^z) = max(z, 0) + ln(1 + e^(-|z|)): no overflow for large |z|
+        y = np.maximum(bx, 0) + np.log1p(np.exp(-np.abs(bx)))
+        if self.beta != 1.0:
+            y /= self.beta
+        self.linear = bx > self.threshold
+        return np.where(self.linear, x, y).astype(x.dtype, copy=False)
 
     def backward(self, g):
-        return g * sigmoid(self.inputs[0])
+        (x,) = self.inputs
+        return where(self.linear, g, g * sigmoid(x * self.beta))
+
+
+def softplus(x: Any, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """ln(1 + e^(βx))/β elementwise, computed without overflow; where βx > threshold it
+    is x itself (the values differ by < e^(-threshold)/β), as ``torch.nn.functional.softplus``."""
+    for name, value in (("beta", beta), ("threshold", threshold)):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer,
+                                                             np.floating)):
+            raise TypeError(f"softplus: {name} must be a number, got {value!r}")
+    if beta == 0 or not np.isfinite(beta):
+        raise ValueError(f"softplus: beta must be a finite non-zero number (it divides the "
+                         f"result), got {beta!r}")
+    return Softplus(float(beta), float(threshold))(as_tensor(x))
 
 
 class Clip(Function):
@@ -247,17 +275,17 @@ class Where(BinaryElementwise):
 # --------------------------------------------------------------------------- functions
 def exp(x: Tensor) -> Tensor:
     """eˣ elementwise."""
-    return Exp()(as_tensor(x))
+    return Exp()(as_floating(x))
 
 
 def log(x: Tensor) -> Tensor:
     """Natural logarithm elementwise."""
-    return Log()(as_tensor(x))
+    return Log()(as_floating(x))
 
 
 def sqrt(x: Tensor) -> Tensor:
     """Square root elementwise."""
-    return Sqrt()(as_tensor(x))
+    return Sqrt()(as_floating(x))
 
 
 def abs(x: Tensor) -> Tensor:  # noqa: A001 - the usual name
@@ -267,22 +295,22 @@ def abs(x: Tensor) -> Tensor:  # noqa: A001 - the usual name
 
 def sin(x: Tensor) -> Tensor:
     """sin x elementwise."""
-    return Sin()(as_tensor(x))
+    return Sin()(as_floating(x))
 
 
 def cos(x: Tensor) -> Tensor:
     """cos x elementwise."""
-    return Cos()(as_tensor(x))
+    return Cos()(as_floating(x))
 
 
 def tanh(x: Tensor) -> Tensor:
     """Hyperbolic tangent elementwise."""
-    return Tanh()(as_tensor(x))
+    return Tanh()(as_floating(x))
 
 
 def sigmoid(x: Tensor) -> Tensor:
     """Logistic sigmoid 1/(1+e⁻ˣ), computed without overflow."""
-    return Sigmoid()(as_tensor(x))
+    return Sigmoid()(as_floating(x))
 
 
 def relu(x: Tensor) -> Tensor:
@@ -295,11 +323,6 @@ def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
     return LeakyReLU(float(negative_slope))(as_tensor(x))
 
 
-def softplus(x: Tensor) -> Tensor:
-    """ln(1 + eˣ), computed without overflow."""
-    return Softplus()(as_tensor(x))
-
-
 def clip(x: Tensor, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
     """Limit values to [min, max]; the gradient passes where lo ≤ x ≤ hi."""
     if min is None and max is None:
@@ -309,25 +332,27 @@ def clip(x: Tensor, min: float | None = None, max: float | None = None) -> Tenso
 
 def maximum(a: Any, b: Any) -> Tensor:
     """Elementwise maximum (ties share the gradient equally)."""
-    return Maximum()(*_operands(a, b))
+    return Maximum()(*promote(a, b))
 
 
 def minimum(a: Any, b: Any) -> Tensor:
     """Elementwise minimum (ties share the gradient equally)."""
-    return Minimum()(*_operands(a, b))
+    return Minimum()(*promote(a, b))
 
 
 def where(condition: Any, a: Any, b: Any) -> Tensor:
     """``a`` where ``condition`` holds, else ``b``; the condition carries no gradient."""
     cond = np.asarray(condition.data if isinstance(condition, Tensor) else condition,
                       dtype=bool)
-    like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
-    a = as_tensor(a, like=like)
-    return Where(cond)(a, as_tensor(b, like=a))
+    return Where(cond)(*promote(a, b))
 
 
 def _compare(op: Any) -> Any:
     def compare(a: Any, b: Any) -> Tensor:
+        try:
+            a, b = promote(a, b)  # compared in their common dtype, as in PyTorch
+        except TypeError:  # not numbers (t == None): NumPy's answer, all False
+            pass
         a_data = a.data if isinstance(a, Tensor) else a
         b_data = b.data if isinstance(b, Tensor) else b
         return Tensor._wrap(np.asarray(op(a_data, b_data)))
@@ -367,7 +392,7 @@ class Erf(Function):
 def erf(x: Any) -> Tensor:
     """The error function erf(x) = (2/√π)·∫₀ˣ e^(-t²) dt elementwise (NumPy has none:
     see ``chainrule.ops._special`` for how it is computed and how accurately)."""
-    return Erf()(as_tensor(x))
+    return Erf()(as_floating(x))
 
 
 def _normal_cdf(x: Tensor) -> Tensor:
@@ -439,4 +464,4 @@ def gelu(x: Any, approximate: str = "none") -> Tensor:
     if approximate not in _GELU_FORMS:
         raise ValueError(f"gelu: approximate must be 'none' (exact, with erf) or 'tanh', "
                          f"got {approximate!r}")
-    return _GELU_FORMS[approximate]()(as_tensor(x))
+    return _GELU_FORMS[approximate]()(as_floating(x))

@@ -6,21 +6,27 @@ the hot path of training and their fused forms are also the numerically stable o
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from chainrule.ops._checks import normalize_axis, normalize_single_axis
 from chainrule.ops._constants import cached_array
-from chainrule.ops.elementwise import sigmoid, stable_sigmoid
+from chainrule.ops.elementwise import maximum, sigmoid, softplus, stable_sigmoid
 from chainrule.ops.reduction import sum as _sum
-from chainrule.tensor import Function, Tensor, _GradMode, as_tensor
+from chainrule.tensor import Function, Tensor, _GradMode, as_floating, as_tensor
 
 _REDUCTIONS = ("mean", "sum", "none")
 _UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}  # by item size
 
 
 def _check_reduction(reduction: str) -> None:
+    if not isinstance(reduction, str):
+        # chainrule's losses take the reduction third, where some of PyTorch's take a
+        # weight: say so, rather than just "not a reduction"
+        raise ValueError(f"reduction must be one of {_REDUCTIONS}, got a "
+                         f"{type(reduction).__name__}; the losses here take the reduction "
+                         f"as their third argument: give a weight by name (weight=...)")
     if reduction not in _REDUCTIONS:
         raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
 
@@ -246,20 +252,20 @@ class LogSumExp(Function):
 
 def softmax(x: Any, axis: int = -1) -> Tensor:
     """exp(x) / Σ exp(x) along ``axis``, computed without overflow."""
-    x = as_tensor(x)
+    x = as_floating(x)
     return Softmax(normalize_single_axis(axis, x.shape, "softmax"))(x)
 
 
 def log_softmax(x: Any, axis: int = -1) -> Tensor:
     """log(softmax(x)) along ``axis``, computed stably (not as log of softmax)."""
-    x = as_tensor(x)
+    x = as_floating(x)
     return LogSoftmax(normalize_single_axis(axis, x.shape, "log_softmax"))(x)
 
 
 def logsumexp(x: Any, axis: int | tuple[int, ...] | None = None,
               keepdims: bool = False) -> Tensor:
     """ln Σ exp(x) over ``axis``, computed stably."""
-    x = as_tensor(x)
+    x = as_floating(x)
     return LogSumExp(normalize_axis(axis, x.shape, "logsumexp"), keepdims)(x)
 
 
@@ -283,13 +289,69 @@ def _reduce(values: np.ndarray, reduction: str, count: int | None = None) -> np.
 _TRANSPOSE_UP_TO = 512
 
 
-class CrossEntropy(Function):
-    """Softmax followed by the negative log-likelihood of the target, fused.
+class ClassTargets(NamedTuple):
+    """Class-index targets, checked, with what the losses need from them: the class of
+    every sample (flat; ignored samples read class 0 and count for nothing), each
+    sample's factor w[target] (0 where ignored; None when every factor is 1), which
+    samples count (None: all), and the mean's divisor: the sum of the factors
+    (PyTorch's weighted mean) or the number of samples that count."""
 
-    Logits have the classes on the last axis; the target is either class indices (one
-    fewer axis) or a probability / one-hot array of the logits' shape. Samples whose
-    class index equals ``ignore_index`` add nothing to the loss or the gradient, and
-    the mean is taken over the other samples (as in PyTorch).
+    index: np.ndarray
+    factor: np.ndarray | None
+    keep: np.ndarray | None
+    denominator: float
+
+
+def _class_targets(t: np.ndarray, shape: tuple[int, ...], weight: np.ndarray | None,
+                   ignore_index: int, dtype: np.dtype, op: str) -> ClassTargets:
+    """Check class indices ``t`` against scores of ``shape`` (classes last)."""
+    classes = shape[-1]
+    if t.shape != shape[:-1]:
+        also = f" (or probabilities of shape {shape})" if op == "cross_entropy" else ""
+        raise ValueError(f"{op}: class-index target of shape {t.shape} does not fit scores "
+                         f"of shape {shape}; expected target shape {shape[:-1]}{also}")
+    t = t.reshape(-1)
+    ignored = t == ignore_index
+    keep = None
+    if ignored.any():
+        keep = ~ignored
+        t = np.where(ignored, 0, t)  # any valid class: its loss is zeroed
+    # one pass checks both ends: seen as unsigned, a negative class is huge
+    if t.size and np.maximum.reduce(t.view(_UNSIGNED[t.itemsize]), axis=None) >= classes:
+        bad = t[(t < 0) | (t >= classes)][0]
+        raise ValueError(f"{op}: target class {bad} is out of range for {classes} classes "
+                         f"(valid: 0..{classes - 1}, or ignore_index={ignore_index} to skip "
+                         f"a sample)")
+    t = t.astype(np.intp, copy=False)
+    if weight is not None:
+        factor = weight[t] if keep is None else weight[t] * keep
+        return ClassTargets(t, factor, keep, float(np.add.reduce(factor, axis=None)))
+    if keep is not None:
+        return ClassTargets(t, keep.astype(dtype), keep, float(np.count_nonzero(keep)))
+    return ClassTargets(t, None, None, float(t.size))
+
+
+def _loss_scale(g, reduction: str, denominator: float):
+    """The upstream gradient as a factor per sample: g/denominator for the mean, g for
+    the sum, and for 'none' g per sample (a tensor gets a class axis to broadcast on;
+    an array stays flat)."""
+    if reduction == "mean":
+        return g * (1.0 / denominator) if denominator else g * np.nan
+    if reduction == "sum" or not isinstance(g, Tensor):
+        return g
+    return g.unsqueeze(-1)
+
+
+class CrossEntropy(Function):
+    """Softmax followed by the cross-entropy with the target, fused.
+
+    Logits have the classes on the last axis. With class-index targets tₙ, class
+    weights w and label smoothing ε, sample n's loss is (PyTorch's definition)
+        (1-ε)·w[tₙ]·(-log pₙ[tₙ]) + (ε/C)·Σ_c w_c·(-log pₙ[c]),
+    which is Σ_c qₙ_c·(-log pₙ_c) for the target distribution q; ignored samples add
+    nothing, and the mean divides by Σₙ w[tₙ] over the others. With probability
+    targets t, q = w·((1-ε)·t + ε/C) and the mean divides by the number of samples.
+    Then d/dx = p·Σq - q, and for probability targets d/dt = -(1-ε)·w·log p.
 
     For few classes the work is done on the transpose, classes × samples: NumPy
     reduces along a short last axis (10 classes) about three times slower than across
@@ -297,27 +359,30 @@ class CrossEntropy(Function):
     model's 10,000 words the rows are long already, and copying them would cost more.
     """
 
-    rule = "d CE/dx = softmax(x) - t (per sample; divided by N for the mean)"
-    formula = ("L = -Σᵢ tᵢ·log softmax(x)ᵢ per sample (t one-hot of a class index, or "
-               "probabilities), then the mean, the sum or none")
+    rule = "d CE/dx = softmax(x)·Σq - q, q the target distribution (one-hot, smoothed, " \
+           "weighted); d CE/dt = -(1-ε)·w·log softmax(x) for probability targets"
+    formula = ("L = -Σ_c q_c·log softmax(x)_c per sample, q = w·((1-ε)·t + ε/C) (t one-hot "
+               "of a class index, or probabilities), then the mean (÷ Σ w[t] over counted "
+               "class indices, ÷ N for probabilities), the sum or none")
     domain = "class indices in 0..C-1, or probability rows of the logits' shape"
     special = "samples whose class is ignore_index add 0 and are left out of the mean (as torch)"
 
-    def __init__(self, target: np.ndarray, reduction: str, ignore_index: int = -100) -> None:
-        self.target, self.reduction, self.ignore_index = target, reduction, ignore_index
+    def __init__(self, reduction: str, classes: ClassTargets | None,
+                 weight: np.ndarray | None = None, smoothing: float = 0.0) -> None:
+        self.reduction, self.classes = reduction, classes  # classes: None for probabilities
+        self.weight, self.smoothing = weight, smoothing
 
-    def forward(self, x):
-        if x.ndim == 0:
-            raise ValueError("cross_entropy: logits need a class axis, got a scalar")
+    def _per_class(self, w: np.ndarray) -> np.ndarray:
+        """A (C,) vector shaped to broadcast along the class axis of the work arrays."""
+        return w.reshape(-1, 1) if self.axis == 0 else w
+
+    def _per_sample(self, a: Any) -> Any:
+        """A flat per-sample array shaped to broadcast along the samples axis."""
+        return a.reshape(self.total.shape) if np.ndim(a) else a
+
+    def forward(self, x, t=None):
         classes = x.shape[-1]
-        t = self.target
-        self.ignored = None  # a mask of the samples whose target is ignore_index
-        if t.dtype.kind in "iu":
-            ignored = t == self.ignore_index
-            if ignored.any():
-                self.ignored = ignored.reshape(-1)
-                t = np.where(ignored, 0, t)  # any valid class: its loss is zeroed below
-        self._check_target(t, x.shape)
+        eps, w = self.smoothing, self.weight
         # every position of the leading axes is a sample; the class axis of the arrays
         # worked on is 0 (classes × samples) or 1 (samples × classes)
         rows = x.reshape(-1, classes)
@@ -325,100 +390,113 @@ class CrossEntropy(Function):
         self.axis = 0 if classes <= _TRANSPOSE_UP_TO else 1
         xs = rows.T.copy() if self.axis == 0 else rows
         shifted = xs - np.maximum.reduce(xs, axis=self.axis, keepdims=True)  # stable
-        if t.dtype.kind in "iu":  # class indices: -log p[target] = log Σ exp - x[target]
+        if self.classes is not None:  # class indices: -log p[t] = log Σ exp - x[t]
+            index = self.classes.index
             # the flat positions of (sample, target class) in the arrays: one index
             # array is about three times faster than a pair
-            t = t.reshape(-1).astype(np.intp, copy=False)
             if self.axis == 0:
-                self.picked = t * samples + cached_array("arange", samples)
+                self.picked = index * samples + cached_array("arange", samples)
             else:
-                self.picked = cached_array("arange", samples) * classes + t
+                self.picked = cached_array("arange", samples) * classes + index
             picked_logits = shifted.reshape(-1)[self.picked]
-        else:  # probabilities: -Σ t log p = Σt · log Σ exp - Σ t·shifted
-            tt = t.reshape(-1, classes)
+            if eps:  # Σ_c w_c·shifted_c, for the smoothing term
+                smooth_logits = np.add.reduce(
+                    shifted if w is None else shifted * self._per_class(w), axis=self.axis)
+        else:  # probabilities: Σ_c q_c·(-log p_c) = Σq · log Σ exp - Σ q·shifted
+            q = t.reshape(-1, classes)
             if self.axis == 0:
-                tt = tt.T
-            target_mass = np.add.reduce(tt, axis=self.axis)
-            target_logits = np.add.reduce(tt * shifted, axis=self.axis)
+                q = q.T
+            if eps:
+                q = q * (1.0 - eps) + eps / classes
+            if w is not None:
+                q = q * self._per_class(w)
+            self.q = q
+            target_mass = np.add.reduce(q, axis=self.axis)
+            target_logits = np.add.reduce(q * shifted, axis=self.axis)
         self.exp = np.exp(shifted, out=shifted)  # shifted itself is no longer needed
         self.total = np.add.reduce(self.exp, axis=self.axis, keepdims=True)  # Σ exp
         log_total = np.log(self.total).reshape(-1)
-        if t.dtype.kind in "iu":
-            nll = log_total - picked_logits
+        if self.classes is None:
+            loss = target_mass * log_total - target_logits
+            self.denominator = float(samples)
         else:
-            nll = target_mass * log_total - target_logits
-        if self.ignored is not None:
-            nll[self.ignored] = 0.0
-        self.count = nll.size - (0 if self.ignored is None else int(self.ignored.sum()))
-        return _reduce(nll.reshape(x.shape[:-1]), self.reduction, self.count)
-
-    def _check_target(self, t: np.ndarray, shape: tuple[int, ...]) -> None:
-        classes = shape[-1]
-        if t.dtype.kind in "iu":
-            if t.shape != shape[:-1]:
-                raise ValueError(
-                    f"cross_entropy: class-index target of shape {t.shape} does not fit "
-                    f"logits of shape {shape}; expected target shape {shape[:-1]} (or "
-                    f"one-hot of shape {shape})")
-            # one pass checks both ends: seen as unsigned, a negative class is huge
-            if t.size and np.maximum.reduce(t.view(_UNSIGNED[t.itemsize]),
-                                            axis=None) >= classes:
-                bad = t[(t < 0) | (t >= classes)][0]
-                raise ValueError(f"cross_entropy: target class {bad} is out of range for "
-                                 f"{classes} classes (valid: 0..{classes - 1}, or "
-                                 f"ignore_index={self.ignore_index} to skip a sample)")
-        elif t.shape != shape:
-            raise ValueError(
-                f"cross_entropy: probability/one-hot target of shape {t.shape} must have "
-                f"the logits' shape {shape} (or give class indices of shape "
-                f"{shape[:-1]})")
-
-    def _scale(self, g):
-        """The upstream gradient as a factor per sample (÷N for the mean)."""
-        if self.reduction == "mean":
-            return g * (1.0 / self.count) if self.count else g * np.nan
-        if self.reduction == "sum" or not isinstance(g, Tensor):  # arrays come flat
-            return g
-        return g.unsqueeze(-1)
+            loss = log_total - picked_logits
+            factor, keep = self.classes.factor, self.classes.keep
+            if factor is not None:
+                loss *= factor
+            if eps:
+                total_weight = classes if w is None else np.add.reduce(w)
+                smooth = total_weight * log_total - smooth_logits
+                if keep is not None:
+                    smooth *= keep
+                loss = loss * (1.0 - eps) + smooth * (eps / classes)
+            self.denominator = self.classes.denominator
+        return _reduce(loss.reshape(x.shape[:-1]), self.reduction, self.denominator)
 
     def backward(self, g):
-        (x,) = self.inputs
-        t = self.target
-        keep = None if self.ignored is None else ~self.ignored
+        x = self.inputs[0]
+        needs = self.needs_input_grad
+        gx = self._logits_grad(g) if needs[0] else None
+        if len(self.inputs) == 1:
+            return gx
+        gt = None
+        if needs[1]:  # probability targets: d/dt = -(1-ε)·w·log p
+            factor = 1.0 - self.smoothing if self.weight is None else \
+                (1.0 - self.smoothing) * self.weight
+            gt = x.log_softmax(-1) * (-factor) * _loss_scale(g, self.reduction,
+                                                             self.denominator)
+        return gx, gt
+
+    def _logits_grad(self, g):
+        x = self.inputs[0]
+        classes, eps, w = x.shape[-1], self.smoothing, self.weight
         if not _GradMode.enabled:
-            # the hot path of training, on arrays: (softmax(x) - onehot(t)) · scale, with
-            # the scale folded into the division by Σ exp
-            scale = self._scale(g.data if g.data.ndim == 0 else g.data.reshape(-1))
-            if keep is not None:  # ignored samples send nothing back
-                scale = scale * keep.astype(x.dtype)
-            if np.ndim(scale):  # one factor per sample, along the samples axis
-                scale = scale.reshape(self.total.shape)
-            grad = self.exp * (scale / self.total)
-            if t.dtype.kind in "iu":
-                grad.reshape(-1)[self.picked] -= np.broadcast_to(
-                    scale, self.total.shape).reshape(-1)
+            # the hot path of training, on arrays: (p·Σq - q)·scale, with the scale
+            # folded into the division by Σ exp
+            scale = _loss_scale(g.data if g.data.ndim == 0 else g.data.reshape(-1),
+                                self.reduction, self.denominator)
+            if self.classes is None:
+                q = self.q
+                mass = np.add.reduce(q, axis=self.axis, keepdims=True)
+                grad = self.exp * (self._per_sample(scale) * mass / self.total)
+                grad -= q * self._per_sample(scale)
             else:
-                tt = t.reshape(-1, x.shape[-1])
-                if self.axis == 0:
-                    tt = tt.T
-                grad *= np.add.reduce(tt, axis=self.axis, keepdims=True)
-                grad -= tt * scale
+                factor, keep = self.classes.factor, self.classes.keep
+                # q = a·onehot(t) + b·w, with a = (1-ε)·factor, b = (ε/C)·keep per sample
+                a = scale * (1.0 - eps) if factor is None else scale * (1.0 - eps) * factor
+                mass = a
+                if eps:
+                    b = scale * (eps / classes) if keep is None else \
+                        scale * (eps / classes) * keep
+                    mass = a + b * (classes if w is None else np.add.reduce(w))
+                grad = self.exp * (self._per_sample(mass) / self.total)
+                grad.reshape(-1)[self.picked] -= np.broadcast_to(
+                    self._per_sample(a), self.total.shape).reshape(-1)
+                if eps:
+                    b = self._per_sample(b)
+                    grad -= b if w is None else b * self._per_class(w)
             if self.axis == 0:
                 grad = grad.T  # back to samples × classes
             return Tensor._wrap(grad.reshape(x.shape))
         # create_graph: the same formula with the softmax recorded, so that it can be
-        # differentiated again: d(-Σ t log softmax(x))/dx = softmax(x)·Σt - t
-        if t.dtype.kind in "iu":
-            soft = np.zeros(x.shape, dtype=x.dtype)
-            np.put_along_axis(soft, np.where(t == self.ignore_index, 0, t)[..., None], 1.0,
-                              axis=-1)
-            mass = 1.0
+        # differentiated again: d(-Σ q log softmax(x))/dx = softmax(x)·Σq - q
+        if self.classes is None:
+            t = self.inputs[1]
+            q = t * (1.0 - eps) + eps / classes if eps else t
+            if w is not None:
+                q = q * Tensor._wrap(w)
         else:
-            soft, mass = t, Tensor._wrap(t.sum(axis=-1, keepdims=True))
-        grad = (x.softmax(-1) * mass - Tensor._wrap(soft)) * self._scale(g)
-        if keep is not None:
-            grad = grad * Tensor._wrap(keep.reshape(x.shape[:-1] + (1,)).astype(x.dtype))
-        return grad
+            factor, keep = self.classes.factor, self.classes.keep
+            dense = np.zeros((self.classes.index.size, classes), dtype=x.dtype)
+            dense[np.arange(dense.shape[0]), self.classes.index] = \
+                (1.0 - eps) * (1.0 if factor is None else factor)
+            if eps:
+                smooth = np.ones(classes, x.dtype) if w is None else w
+                dense += (eps / classes) * (smooth if keep is None else
+                                             keep[:, None] * smooth)
+            q = Tensor._wrap(dense.reshape(x.shape))
+        mass = q.sum(axis=-1, keepdims=True)
+        return (x.softmax(-1) * mass - q) * _loss_scale(g, self.reduction, self.denominator)
 
 
 def _target_array(target: Any, dtype: np.dtype) -> np.ndarray:
@@ -428,26 +506,137 @@ def _target_array(target: Any, dtype: np.dtype) -> np.ndarray:
     return t
 
 
+def _target_tensor(target: Any, prediction: Tensor) -> Tensor:
+    """A loss's target as a Tensor. One that needs no gradient is data, and a floating
+    one takes the prediction's dtype: a float64 NumPy target never makes a float32
+    network's loss float64 (PyTorch would promote; its targets are float32 already)."""
+    if isinstance(target, Tensor) and target.requires_grad:
+        return target
+    return Tensor._wrap(_target_array(target, prediction.dtype))
+
+
+def _class_weight(weight: Any, classes: int, dtype: np.dtype, op: str) -> np.ndarray | None:
+    """The per-class ``weight`` as a (C,) array of the scores' dtype (None: none)."""
+    if weight is None:
+        return None
+    if isinstance(weight, Tensor) and weight.requires_grad:
+        raise ValueError(f"{op}: the class weight is a constant (as in PyTorch, it gets no "
+                         f"gradient); pass weight.detach()")
+    w = weight.data if isinstance(weight, Tensor) else np.asarray(weight)
+    if w.dtype.kind not in "iuf" or w.shape != (classes,):
+        got = f"shape {w.shape}" if w.dtype.kind in "iuf" else f"dtype {w.dtype}"
+        raise ValueError(f"{op}: weight must be a vector of {classes} numbers, one per "
+                         f"class, got {got}")
+    return w.astype(dtype)
+
+
+def _check_ignore_index(ignore_index: Any, op: str) -> int:
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
+        raise TypeError(f"{op}: ignore_index must be an int, got {ignore_index!r}")
+    return int(ignore_index)
+
+
 def cross_entropy(logits: Any, target: Any, reduction: str = "mean",
-                  ignore_index: int = -100) -> Tensor:
+                  ignore_index: int = -100, weight: Any = None,
+                  label_smoothing: float = 0.0) -> Tensor:
     """Softmax-with-loss: mean (or sum, or per-sample) of -log softmax(logits)[target].
 
     ``logits`` has shape (..., C) with classes on the last axis: (N, C), or (N, T, V)
-    for a sequence model; ``target`` holds class indices of shape (...) or
-    probabilities / one-hot rows of shape (..., C). Samples whose class index is
-    ``ignore_index`` (-100 by default, as in PyTorch; the padding token's id, say)
-    count for nothing: their loss and gradient are 0 and the mean is over the others.
+    for a sequence model (PyTorch puts the classes on axis 1; for (N, C) the two
+    agree); ``target`` holds class indices of shape (...) or probabilities / one-hot
+    rows of shape (..., C), which get a gradient too when they require one.
+
+    As ``torch.nn.functional.cross_entropy``: samples whose class index is
+    ``ignore_index`` (-100 by default; the padding token's id, say) count for nothing;
+    ``weight`` (C,) scales each class's loss, and the mean over class indices divides
+    by the sum of the targets' weights; ``label_smoothing`` ε mixes the target with the
+    uniform distribution, (1-ε)·target + ε/C.
     """
-    if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
-        raise TypeError(f"cross_entropy: ignore_index must be an int, got {ignore_index!r}")
+    op = "cross_entropy"
+    ignore_index = _check_ignore_index(ignore_index, op)
     _check_reduction(reduction)
+    if isinstance(label_smoothing, bool) or not isinstance(
+            label_smoothing, (int, float, np.integer, np.floating)) \
+            or not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"{op}: label_smoothing must be a number from 0.0 to 1.0, got "
+                         f"{label_smoothing!r}")
     logits = as_tensor(logits)
-    t = _target_array(target, logits.dtype)
-    if t.dtype.kind not in "iuf":
-        raise TypeError(f"cross_entropy: target must hold integer class indices or float "
+    if logits.ndim == 0:
+        raise ValueError(f"{op}: logits need a class axis, got a scalar")
+    w = _class_weight(weight, logits.shape[-1], logits.dtype, op)
+    smoothing = float(label_smoothing)
+    t = target.data if isinstance(target, Tensor) else np.asarray(target)
+    if t.dtype.kind in "iu":
+        classes = _class_targets(t, logits.shape, w, ignore_index, logits.dtype, op)
+        return CrossEntropy(reduction, classes, w, smoothing)(logits)
+    if t.dtype.kind != "f":
+        raise TypeError(f"{op}: target must hold integer class indices or float "
                         f"probabilities, got dtype {t.dtype}")
-    # (the target's shape and classes are checked by CrossEntropy.forward, on arrays)
-    return CrossEntropy(t, reduction, int(ignore_index))(logits)
+    if t.shape != logits.shape:
+        raise ValueError(f"{op}: probability/one-hot target of shape {t.shape} must have "
+                         f"the logits' shape {logits.shape} (or give class indices of shape "
+                         f"{logits.shape[:-1]})")
+    if ignore_index >= 0:
+        raise ValueError(f"{op}: ignore_index={ignore_index} applies to class indices, not "
+                         f"to probability targets (as in PyTorch); leave it at -100")
+    target = target if isinstance(target, Tensor) else Tensor._wrap(t)
+    if target.dtype != logits.dtype:
+        target = target.astype(logits.dtype)
+    return CrossEntropy(reduction, None, w, smoothing)(logits, target)
+
+
+class NLLLoss(Function):
+    """The negative log-likelihood of the target class, given log-probabilities:
+    sample n's loss is -w[tₙ]·x[n, tₙ]; ignored samples add nothing, and the mean
+    divides by Σₙ w[tₙ] over the others (PyTorch's weighted mean)."""
+
+    rule = "d NLL/dx[n, tₙ] = -w[tₙ] (÷ Σ w[tₙ] for the mean); 0 for the other classes"
+    formula = "L = -w[tₙ]·x[n, tₙ] per sample, then the mean (÷ Σ w[tₙ]), the sum or none"
+    domain = "class indices in 0..C-1 (x: log-probabilities, classes last)"
+    special = "samples whose class is ignore_index add 0 and are left out of the mean (as torch)"
+
+    def __init__(self, classes: ClassTargets, reduction: str) -> None:
+        self.classes, self.reduction = classes, reduction
+
+    def forward(self, x):
+        rows = x.reshape(-1, x.shape[-1])
+        loss = -rows[np.arange(rows.shape[0]), self.classes.index]
+        if self.classes.factor is not None:
+            loss *= self.classes.factor
+        return _reduce(loss.reshape(x.shape[:-1]), self.reduction, self.classes.denominator)
+
+    def backward(self, g):
+        # linear in x: the gradient is g times a constant, -factor at each target
+        (x,) = self.inputs
+        slope = np.zeros((self.classes.index.size, x.shape[-1]), dtype=x.dtype)
+        factor = self.classes.factor
+        slope[np.arange(slope.shape[0]), self.classes.index] = -1.0 if factor is None \
+            else -factor
+        return _loss_scale(g, self.reduction, self.classes.denominator) * \
+            Tensor._wrap(slope.reshape(x.shape))
+
+
+def nll_loss(log_probabilities: Any, target: Any, reduction: str = "mean",
+             ignore_index: int = -100, weight: Any = None) -> Tensor:
+    """The negative log-likelihood loss -w[t]·x[t] of log-probabilities ``x`` (a
+    ``log_softmax`` output) of shape (..., C), classes last, for class indices
+    ``target`` of shape (...), as ``torch.nn.functional.nll_loss`` (the arguments in
+    the order of chainrule's other losses, reduction third): ``weight`` (C,) scales
+    each class, samples whose target is ``ignore_index``
+    count for nothing, and the mean divides by the sum of the targets' weights.
+    ``nll_loss(log_softmax(x), t)`` equals ``cross_entropy(x, t)``."""
+    op = "nll_loss"
+    ignore_index = _check_ignore_index(ignore_index, op)
+    _check_reduction(reduction)
+    x = as_tensor(log_probabilities)
+    if x.ndim == 0:
+        raise ValueError(f"{op}: the log-probabilities need a class axis, got a scalar")
+    t = target.data if isinstance(target, Tensor) else np.asarray(target)
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"{op}: target must hold integer class indices, got dtype "
+                        f"{t.dtype}")
+    w = _class_weight(weight, x.shape[-1], x.dtype, op)
+    return NLLLoss(_class_targets(t, x.shape, w, ignore_index, x.dtype, op), reduction)(x)
 
 
 def mse_loss(prediction: Any, target: Any, reduction: str = "mean") -> Tensor:
@@ -457,8 +646,7 @@ def mse_loss(prediction: Any, target: Any, reduction: str = "mean") -> Tensor:
     """
     _check_reduction(reduction)
     prediction = as_tensor(prediction)
-    target = as_tensor(_target_array(target, prediction.dtype)
-                       if not isinstance(target, Tensor) else target)
+    target = _target_tensor(target, prediction)
     if prediction.shape != target.shape:
         raise ValueError(f"mse_loss: prediction of shape {prediction.shape} and target of "
                          f"shape {target.shape} must have the same shape")
@@ -469,17 +657,57 @@ def mse_loss(prediction: Any, target: Any, reduction: str = "mean") -> Tensor:
     return squared.sum() if reduction == "sum" else squared
 
 
+def _elementwise_weight(weight: Any, shape: tuple[int, ...], dtype: np.dtype, name: str,
+                        op: str) -> np.ndarray | None:
+    """A constant factor that broadcasts to the loss's ``shape`` (None: none)."""
+    if weight is None:
+        return None
+    if isinstance(weight, Tensor) and weight.requires_grad:
+        raise ValueError(f"{op}: {name} is a constant (as in PyTorch, it gets no gradient); "
+                         f"pass {name}.detach()")
+    w = weight.data if isinstance(weight, Tensor) else np.asarray(weight)
+    if w.dtype.kind not in "biuf":
+        raise TypeError(f"{op}: {name} must hold numbers, got dtype {w.dtype}")
+    try:
+        np.broadcast_shapes(w.shape, shape)
+    except ValueError:
+        raise ValueError(f"{op}: {name} of shape {w.shape} does not broadcast to the input's "
+                         f"shape {shape}") from None
+    if np.broadcast_shapes(w.shape, shape) != shape:
+        raise ValueError(f"{op}: {name} of shape {w.shape} would widen the input's shape "
+                         f"{shape}; it must broadcast to it")
+    return w.astype(dtype)
+
+
+def _times(a, factor: np.ndarray | None):
+    """``a``·factor for an optional constant factor."""
+    return a if factor is None else a * Tensor._wrap(factor)
+
+
 class BCEWithLogits(Function):
-    rule = "d BCE/dx = σ(x) - t, d BCE/dt = -x"
-    formula = "L = -[t·ln σ(x) + (1-t)·ln(1-σ(x))] = max(x, 0) - x·t + ln(1 + e^(-|x|))"
+    """Binary cross-entropy of σ(x) against t, fused and stable, with PyTorch's options:
+    L = -w·[p·t·log σ(x) + (1 - t)·log(1 - σ(x))], p the positives' weight
+      = w·[(1 - t)·x + (1 + (p - 1)·t)·softplus(-x)]."""
+
+    rule = "dL/dx = w·((p·t + 1 - t)·σ(x) - p·t) (σ(x) - t unweighted), " \
+           "dL/dt = w·(p·softplus(-x) - softplus(x)) (-x unweighted)"
+    formula = "L = w·[(1-t)·x + (1 + (p-1)·t)·softplus(-x)] = -w·[p·t·ln σ(x) + " \
+              "(1-t)·ln(1-σ(x))], p = pos_weight"
     domain = "targets t in [0, 1]"
 
-    def __init__(self, reduction: str) -> None:
-        self.reduction = reduction
+    def __init__(self, reduction: str, weight: np.ndarray | None = None,
+                 pos_weight: np.ndarray | None = None) -> None:
+        self.reduction, self.weight, self.pos_weight = reduction, weight, pos_weight
 
     def forward(self, x, t):
-        # -[t ln σ(x) + (1-t) ln(1-σ(x))] = max(x,0) - x·t + ln(1 + e^(-|x|)): stable
-        loss = np.maximum(x, 0) - x * t + np.log1p(np.exp(-np.abs(x)))
+        # softplus(-x) = ln(1 + e^(-x)) = max(-x, 0) + ln(1 + e^(-|x|)): stable
+        softplus_neg = np.maximum(-x, 0) + np.log1p(np.exp(-np.abs(x)))
+        if self.pos_weight is None:
+            loss = (1 - t) * x + softplus_neg
+        else:
+            loss = (1 - t) * x + (1 + (self.pos_weight - 1) * t) * softplus_neg
+        if self.weight is not None:
+            loss = loss * self.weight
         self.count = loss.size
         return _reduce(loss, self.reduction)
 
@@ -487,36 +715,104 @@ class BCEWithLogits(Function):
         x, t = self.inputs
         if self.reduction == "mean":
             g = g * (1.0 / self.count)
-        gx = (sigmoid(x) - t) * g if self.needs_input_grad[0] else None
-        gt = -x * g if self.needs_input_grad[1] else None
+        g = _times(g, self.weight)
+        needs = self.needs_input_grad
+        if self.pos_weight is None:
+            gx = (sigmoid(x) - t) * g if needs[0] else None
+            gt = -x * g if needs[1] else None
+            return gx, gt
+        positive = t * Tensor._wrap(self.pos_weight)  # p·t
+        gx = ((positive + 1.0 - t) * sigmoid(x) - positive) * g if needs[0] else None
+        gt = (softplus(-x) * Tensor._wrap(self.pos_weight) - softplus(x)) * g \
+            if needs[1] else None
         return gx, gt
 
 
-def binary_cross_entropy_with_logits(logits: Any, target: Any,
-                                     reduction: str = "mean") -> Tensor:
-    """Binary cross-entropy of sigmoid(logits) against targets in [0, 1], fused stably."""
+def binary_cross_entropy_with_logits(logits: Any, target: Any, reduction: str = "mean",
+                                     weight: Any = None, pos_weight: Any = None) -> Tensor:
+    """Binary cross-entropy of sigmoid(logits) against targets in [0, 1], fused stably,
+    as ``torch.nn.functional.binary_cross_entropy_with_logits``: ``weight`` scales each
+    element's loss (it broadcasts to the logits), ``pos_weight`` the positive term
+    (one per class, broadcasting along the last axis: > 1 favours recall). Both are
+    constants; the target gets a gradient when it requires one."""
+    op = "binary_cross_entropy_with_logits"
     _check_reduction(reduction)
     logits = as_tensor(logits)
-    target = target if isinstance(target, Tensor) else \
-        Tensor._wrap(_target_array(target, logits.dtype))
+    target = _target_tensor(target, logits)
     if logits.shape != target.shape:
-        raise ValueError(f"binary_cross_entropy_with_logits: logits of shape "
-                         f"{logits.shape} and target of shape {target.shape} must have "
-                         "the same shape")
-    return BCEWithLogits(reduction)(logits, target)
+        raise ValueError(f"{op}: logits of shape {logits.shape} and target of shape "
+                         f"{target.shape} must have the same shape")
+    if target.dtype != logits.dtype:
+        target = target.astype(logits.dtype)
+    w = _elementwise_weight(weight, logits.shape, logits.dtype, "weight", op)
+    p = _elementwise_weight(pos_weight, logits.shape, logits.dtype, "pos_weight", op)
+    return BCEWithLogits(reduction, w, p)(logits, target)
+
+
+_LOG_FLOOR = -100.0  # PyTorch clamps log p and log(1 - p) here, so that p = 0 or 1 is finite
+_SLOPE_FLOOR = 1e-12  # and the gradient's p·(1 - p) here
+
+
+class BinaryCrossEntropy(Function):
+    """Binary cross-entropy of probabilities p against targets t, as PyTorch's:
+    L = -w·[t·max(log p, -100) + (1 - t)·max(log(1 - p), -100)]."""
+
+    rule = "dL/dp = w·(p - t)/max(p(1 - p), 1e-12), dL/dt = -w·logit(p) = w·(ln(1-p) - ln p)"
+    formula = "L = -w·[t·max(ln p, -100) + (1-t)·max(ln(1-p), -100)]"
+    domain = "probabilities p in [0, 1], targets t in [0, 1]"
+    special = "p = 0 or 1: the logs are clamped at -100 and p(1-p) at 1e-12 (as torch)"
+
+    def __init__(self, reduction: str, weight: np.ndarray | None = None) -> None:
+        self.reduction, self.weight = reduction, weight
+
+    def forward(self, p, t):
+        with np.errstate(divide="ignore"):  # log 0 = -inf, clamped to -100 below
+            log_p = np.maximum(np.log(p), _LOG_FLOOR)
+            log_q = np.maximum(np.log1p(-p), _LOG_FLOOR)
+        loss = -(t * log_p + (1 - t) * log_q)
+        if self.weight is not None:
+            loss = loss * self.weight
+        self.count = loss.size
+        return _reduce(loss, self.reduction)
+
+    def backward(self, g):
+        p, t = self.inputs
+        if self.reduction == "mean":
+            g = g * (1.0 / self.count)
+        g = _times(g, self.weight)
+        needs = self.needs_input_grad
+        gp = gt = None
+        if needs[0]:
+            gp = (p - t) / maximum(p * (1.0 - p), _SLOPE_FLOOR) * g
+        if needs[1]:
+            gt = ((1.0 - p).log() - p.log()) * g
+        return gp, gt
 
 
 def binary_cross_entropy(probabilities: Any, target: Any, reduction: str = "mean",
-                         eps: float = 1e-7) -> Tensor:
-    """Binary cross-entropy of probabilities (clipped to [eps, 1-eps] to avoid log 0)."""
+                         weight: Any = None) -> Tensor:
+    """Binary cross-entropy of probabilities in [0, 1] against targets in [0, 1], as
+    ``torch.nn.functional.binary_cross_entropy``: log p and log(1 - p) are clamped at
+    -100, so p = 0 or 1 gives a finite loss; ``weight`` scales each element's loss (it
+    broadcasts to the input). For logits, ``binary_cross_entropy_with_logits`` is the
+    stabler choice."""
+    op = "binary_cross_entropy"
     _check_reduction(reduction)
-    p = as_tensor(probabilities).clip(eps, 1.0 - eps)
-    t = as_tensor(_target_array(target, p.dtype)) if not isinstance(target, Tensor) \
-        else target
-    loss = -(t * p.log() + (1.0 - t) * (1.0 - p).log())
-    if reduction == "mean":
-        return loss.mean()
-    return loss.sum() if reduction == "sum" else loss
+    p = as_tensor(probabilities)
+    if p.dtype.kind != "f":
+        raise TypeError(f"{op}: needs floating-point probabilities, got dtype {p.dtype}")
+    if p.size and not (np.min(p.data) >= 0 and np.max(p.data) <= 1):
+        bad = p.data[~((p.data >= 0) & (p.data <= 1))].reshape(-1)[0]
+        raise ValueError(f"{op}: every probability must be in [0, 1], got {bad}; for "
+                         f"logits use binary_cross_entropy_with_logits")
+    t = _target_tensor(target, p)
+    if t.shape != p.shape:
+        raise ValueError(f"{op}: probabilities of shape {p.shape} and target of shape "
+                         f"{t.shape} must have the same shape")
+    if t.dtype != p.dtype:
+        t = t.astype(p.dtype)
+    return BinaryCrossEntropy(reduction, _elementwise_weight(weight, p.shape, p.dtype,
+                                                             "weight", op))(p, t)
 
 
 def dropout(x: Any, p: float = 0.5, training: bool = True,
@@ -536,5 +832,5 @@ def dropout(x: Any, p: float = 0.5, training: bool = True,
 
 # re-exported for completeness: the numerically stable sigmoid on plain arrays
 __all__ = ["linear", "embedding", "softmax", "log_softmax", "logsumexp", "cross_entropy",
-           "mse_loss", "binary_cross_entropy_with_logits", "binary_cross_entropy",
+           "nll_loss", "mse_loss", "binary_cross_entropy_with_logits", "binary_cross_entropy",
            "dropout", "stable_sigmoid"]

@@ -25,6 +25,7 @@ def _kept_shape(shape: tuple[int, ...], axes: tuple[int, ...] | None) -> tuple[i
 
 
 class Sum(Function):
+    saves_tensors = False  # the backward needs only shapes
     rule = "d(Σx)/dxᵢ = 1: the gradient is copied to every summed element"
     formula = "y = Σ x over the given axes"
 
@@ -44,6 +45,7 @@ class Sum(Function):
 class SumTo(Function):
     """Sum a broadcast array down to ``shape`` (the inverse of broadcasting)."""
 
+    saves_tensors = False  # the backward needs only shapes
     rule = "d sum_to(x)/dx = 1: the gradient is copied back along the summed axes"
     formula = "y = x summed down to a shape (undoes broadcasting)"
 
@@ -63,6 +65,7 @@ class SumTo(Function):
 
 
 class BroadcastTo(Function):
+    saves_tensors = False  # the backward needs only shapes
     rule = "d broadcast(x)/dx: sum the gradient over the copies"
     formula = "y = x repeated along new or size-1 axes to a shape"
 

@@ -13,6 +13,7 @@ from chainrule.tensor import Function, Tensor, as_tensor
 
 
 class Reshape(Function):
+    saves_tensors = False  # the backward needs only shapes and indices
     rule = "reshape the gradient back to the input's shape"
     formula = "y = x with a new shape of the same size"
 
@@ -28,6 +29,7 @@ class Reshape(Function):
 
 
 class Transpose(Function):
+    saves_tensors = False  # the backward needs only shapes and indices
     rule = "transpose the gradient back with the inverse permutation"
     formula = "y = x with its axes permuted"
 
@@ -49,6 +51,7 @@ def _is_basic(index: Any) -> bool:
 
 
 class GetItem(Function):
+    saves_tensors = False  # the backward needs only shapes and indices
     rule = "scatter the gradient back to the selected positions (adding repeats)"
     formula = "y = x[index] (slices, ints, integer and boolean arrays)"
     special = "an element selected several times collects the sum of their gradients"
@@ -67,6 +70,7 @@ class GetItem(Function):
 class ScatterAdd(Function):
     """Gradient of indexing: zeros of the input's shape with ``g`` added at ``index``."""
 
+    saves_tensors = False  # the backward needs only shapes and indices
     rule = "select the gradient at the scattered positions"
     formula = "y = zeros(shape) with x added at index (repeated positions add up)"
 
@@ -86,6 +90,7 @@ class ScatterAdd(Function):
 
 
 class Concatenate(Function):
+    saves_tensors = False  # the backward needs only shapes and indices
     rule = "split the gradient back into the pieces"
     formula = "y = x₁, x₂, … joined along an existing axis"
 
@@ -162,15 +167,13 @@ def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
 
 
 def squeeze(x: Tensor, axis: int | Sequence[int] | None = None) -> Tensor:
-    """Remove axes of size 1 (all of them, or those in ``axis``)."""
+    """Remove axes of size 1 (all of them, or those in ``axis``); a named axis of
+    another size is left as it is, as in PyTorch (NumPy raises instead)."""
     x = as_tensor(x)
     axes = normalize_axis(axis, x.shape, "squeeze")
     if axes is None:
-        axes = tuple(i for i, n in enumerate(x.shape) if n == 1)
-    for a in axes:
-        if x.shape[a] != 1:
-            raise ValueError(f"squeeze: axis {a} of a tensor of shape {x.shape} has size "
-                             f"{x.shape[a]}, not 1")
+        axes = tuple(range(x.ndim))
+    axes = tuple(a for a in axes if x.shape[a] == 1)
     return reshape(x, tuple(n for i, n in enumerate(x.shape) if i not in axes))
 
 

@@ -143,6 +143,7 @@ class Optimizer:
                 if param_state is None:
                     param_state = state[p] = {}
                 self._update(p.data, p.grad.data, param_state, group)
+                p._bump_version()  # updated in place: a pending backward must not run
         return loss
 
     def _update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any],

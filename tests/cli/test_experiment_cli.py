@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -36,11 +38,15 @@ EXPERIMENTS = {
                 ["no regularisation", "weight decay 0.1", "dropout 0.2"]),
     "hyperparams": (["--iterations", "2", "--trials", "3"],
                     ["hyperparams_search.png", "hyperparams_best.png", "hyperparams.csv"],
-                    ["val accuracy", "best 3 of 3 trials"]),
+                    ["val accuracy", "best 3 of 3 trials", "3 complete, 0 pruned"]),
 }
+HAS_OPTUNA = importlib.util.find_spec("optuna") is not None
+NEEDS_OPTUNA = pytest.mark.skipif(not HAS_OPTUNA, reason='the hyperparams search is an '
+                                  'Optuna study: pip install -e ".[distributed]"')
 
 
-@pytest.mark.parametrize("name", list(EXPERIMENTS))
+@pytest.mark.parametrize("name", [pytest.param(name, marks=NEEDS_OPTUNA)
+                                  if name == "hyperparams" else name for name in EXPERIMENTS])
 def test_each_experiment_runs_on_digits_and_writes_its_files(tmp_path, name):
     options, files, words = EXPERIMENTS[name]
     out = tmp_path / "out"
@@ -81,6 +87,9 @@ def test_mnist_is_used_when_found(tmp_path):
     (["dropout"], "dropout"),
     (["optimizers", "--iterations", "0"], "iterations"),
     (["optimizers", "--trials", "3"], "--trials"),
+    (["init", "--storage", "sqlite:///hpo.db"], "--storage is for the hyperparams"),
+    (["batchnorm", "--no-prune"], "--prune/--no-prune is for the hyperparams"),
+    (["hyperparams", "--study", "s"], "--study names a study in --storage"),
     (["init", "--dataset", "cifar"], "cifar"),
 ])
 def test_bad_arguments_exit_with_status_2(args, message):
@@ -102,3 +111,33 @@ def test_format_table_aligns_numbers_right_and_text_left():
                                             {"name": "long", "value": 12.25}])
     assert text.splitlines() == ["name    value", "----  -------", "a      0.5000",
                                  "long  12.2500"]
+
+
+@NEEDS_OPTUNA
+@pytest.mark.parametrize("url, status, message", [
+    ("hpo.db", 2, "Invalid value for '--storage': 'hpo.db' is not a database URL"),
+    ("nosuchdb://host/db", 2, "is not a database URL Optuna can use"),
+    ("postgresql://me:secret@127.0.0.1:1/db", 1, "cannot open the study storage "
+     "postgresql+psycopg2://me:***@127.0.0.1:1/db"),
+])
+def test_a_bad_storage_is_a_clear_error_without_a_traceback(tmp_path, url, status, message):
+    result = run("hyperparams", "--dataset", "digits", "--iterations", "2", "--trials", "1",
+                 "--storage", url, "--out", str(tmp_path))
+    assert result.exit_code == status, result.output
+    assert message in result.output and "Traceback" not in result.output
+    assert "secret" not in result.output
+
+
+@pytest.mark.parametrize("missing, storage", [("optuna", []),
+                                              ("psycopg2", ["--storage", "postgresql://h/db"])])
+def test_a_missing_engine_names_the_extra_to_install(tmp_path, monkeypatch, missing, storage):
+    if missing != "optuna" and not HAS_OPTUNA:
+        pytest.skip("needs optuna to reach the database driver")
+    monkeypatch.setitem(sys.modules, missing, None)  # import fails as if not installed
+    monkeypatch.delitem(sys.modules, "chainrule.hpo", raising=False)
+    result = run("hyperparams", "--dataset", "digits", "--iterations", "2", "--trials", "1",
+                 "--out", str(tmp_path), *storage)
+    assert result.exit_code == 1, result.output
+    assert f"needs {missing}, which is not installed" in result.output
+    assert 'pip install -e ".[distributed]"' in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)

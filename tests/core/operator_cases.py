@@ -57,19 +57,25 @@ from chainrule.ops.arithmetic import (
     Sub,
 )
 from chainrule.ops.conv import (
-    AvgPool2d,
-    AvgPoolScatter,
     Col2Im,
     Conv2d,
     Conv2dInputGrad,
     Conv2dWeightGrad,
     Im2Col,
-    MaxPool2d,
-    PoolScatter,
-    PoolSelect,
     Window,
 )
+from chainrule.ops.conv_transpose import ConvTranspose2d
 from chainrule.ops.normalization import Normalize
+from chainrule.ops.padding import Pad, PadCopy, PadCopyAdjoint
+from chainrule.ops.pooling import (
+    AdaptiveAvgPool2d,
+    AvgPool2d,
+    AvgPoolScatter,
+    MaxPool2d,
+    Pool,
+    PoolScatter,
+    PoolSelect,
+)
 from chainrule.ops.recurrent import GRU, LSTM, RNN, Recurrence, _Alias
 from chainrule.ops.reduction import BroadcastTo, Extremum, Sum, SumTo
 from chainrule.ops.shape import Concatenate, GetItem, Reshape, ScatterAdd, Transpose
@@ -259,6 +265,14 @@ def _(rng):
                   lambda th, x: th.nn.functional.softplus(x))
 
 
+@case(E.Softplus, "beta-threshold", torch="torch.nn.functional.softplus")
+def _(rng):  # β = 2, threshold 3: both branches, kept 0.1 away from the kink at x = 1.5
+    x = normal(rng, 3, 5, scale=2)
+    x = np.where(np.abs(x - 1.5) < 0.1, x + 0.3, x)
+    return Sample((x,), lambda x: F.softplus(x, 2.0, 3.0),
+                  lambda th, x: th.nn.functional.softplus(x, 2.0, 3.0))
+
+
 @case(E.Clip, "both-bounds", torch="torch.clamp")
 def _(rng):
     x = uniform(rng, -2, 2, 4, 5)
@@ -431,6 +445,85 @@ def _(rng):  # the target requires grad too: d/dt = -x
                   lambda th, x, t: th.nn.functional.binary_cross_entropy_with_logits(x, t))
 
 
+@case(N.CrossEntropy, "weight-smoothing-ignore", torch="torch.nn.functional.cross_entropy")
+def _(rng):
+    target = rng.integers(0, 5, 6)
+    target[2] = -100
+    weight = uniform(rng, 0.5, 2, 5)
+    return Sample((normal(rng, 6, 5),),
+                  lambda x: F.cross_entropy(x, target, weight=weight, label_smoothing=0.2),
+                  lambda th, x: th.nn.functional.cross_entropy(
+                      x, th.as_tensor(target), th.as_tensor(weight), label_smoothing=0.2))
+
+
+@case(N.CrossEntropy, "probabilities-with-grad", torch="torch.nn.functional.cross_entropy")
+def _(rng):  # the soft target requires grad too: d/dt = -(1-ε)·w·log p
+    weight = uniform(rng, 0.5, 2, 5)
+    return Sample((normal(rng, 4, 5), rng.dirichlet(np.ones(5), 4)),
+                  lambda x, t: F.cross_entropy(x, t, weight=weight, label_smoothing=0.1),
+                  lambda th, x, t: th.nn.functional.cross_entropy(
+                      x, t, th.as_tensor(weight), label_smoothing=0.1))
+
+
+@case(N.NLLLoss, "weight-ignore-index", torch="torch.nn.functional.nll_loss")
+def _(rng):
+    target = rng.integers(0, 5, 6)
+    target[1] = 3
+    weight = uniform(rng, 0.5, 2, 5)
+    return Sample((normal(rng, 6, 5),),
+                  lambda x: F.nll_loss(x, target, ignore_index=3, weight=weight),
+                  lambda th, x: th.nn.functional.nll_loss(
+                      x, th.as_tensor(target), th.as_tensor(weight), ignore_index=3))
+
+
+@case(N.BCEWithLogits, "weight-pos-weight",
+      torch="torch.nn.functional.binary_cross_entropy_with_logits")
+def _(rng):
+    weight, pos_weight = uniform(rng, 0.5, 2, 3, 1), uniform(rng, 0.5, 3, 4)
+    return Sample((normal(rng, 3, 4, scale=3), uniform(rng, 0, 1, 3, 4)),
+                  lambda x, t: F.binary_cross_entropy_with_logits(x, t, "sum", weight,
+                                                                  pos_weight),
+                  lambda th, x, t: th.nn.functional.binary_cross_entropy_with_logits(
+                      x, t, th.as_tensor(weight), reduction="sum",
+                      pos_weight=th.as_tensor(pos_weight)))
+
+
+@case(N.BinaryCrossEntropy, "weight", torch="torch.nn.functional.binary_cross_entropy")
+def _(rng):  # probabilities away from 0 and 1; the target requires grad too
+    weight = uniform(rng, 0.5, 2, 4)
+    return Sample((uniform(rng, 0.05, 0.95, 3, 4), uniform(rng, 0, 1, 3, 4)),
+                  lambda p, t: F.binary_cross_entropy(p, t, weight=weight),
+                  lambda th, p, t: th.nn.functional.binary_cross_entropy(
+                      p, t, th.as_tensor(weight)))
+
+
+# --------------------------------------------------------------------------- padding
+@case(Pad, "constant-crop", torch="torch.nn.functional.pad")
+def _(rng):  # the last axis padded on the left and cropped on the right, the one before
+    return Sample((normal(rng, 2, 3, 5, 4),), lambda x: F.pad(x, (2, -1, 1, 3), value=0.5),
+                  lambda th, x: th.nn.functional.pad(x, (2, -1, 1, 3), value=0.5))
+
+
+for _mode in ("reflect", "replicate", "circular"):
+    @case(PadCopy, _mode, torch="torch.nn.functional.pad")
+    def _(rng, mode=_mode):
+        return Sample((normal(rng, 2, 3, 5, 4),), lambda x: F.pad(x, (2, -1, 1, 3), mode),
+                      lambda th, x: th.nn.functional.pad(x, (2, -1, 1, 3), mode=mode))
+
+
+@case(PadCopyAdjoint, "reflect", torch="autograd of torch.nn.functional.pad")
+def _(rng):
+    # reflect padding (1, 0, 2, 3) of (2, 3, 5, 3) images: the source of each output place
+    indices = {2: np.array([2, 1, 0, 1, 2, 3, 4, 3, 2, 1]), 3: np.array([1, 0, 1, 2])}
+
+    def torch_f(th, g):
+        x = th.zeros((2, 3, 5, 3), dtype=g.dtype, requires_grad=True)
+        y = th.nn.functional.pad(x, (1, 0, 2, 3), mode="reflect")
+        return th.autograd.grad(y, x, g, create_graph=True)[0]
+    return Sample((normal(rng, 2, 3, 10, 4),),
+                  lambda g: PadCopyAdjoint(indices, (2, 3, 5, 3))(g), torch_f)
+
+
 # --------------------------------------------------------------------------- normalization
 
 
@@ -542,7 +635,8 @@ def _(rng):
     def torch_f(th, x):
         taps = _unfold(th, x).reshape(2, 3, _TAPS, *_OUT)
         return (taps * _one_hot_taps(th, winners, x)).sum(2)
-    return Sample((normal(rng, *_IMAGES),), lambda x: PoolSelect(_WINDOW, winners)(x), torch_f)
+    return Sample((normal(rng, *_IMAGES),), lambda x: PoolSelect(Pool(_WINDOW), winners)(x),
+                  torch_f)
 
 
 @case(PoolScatter, "stride-padding", torch="torch.nn.functional.fold of the chosen taps")
@@ -553,7 +647,7 @@ def _(rng):
         taps = g[:, :, None] * _one_hot_taps(th, winners, g)
         return _fold(th, taps.reshape(2, 3 * _TAPS, -1))
     return Sample((normal(rng, 2, 3, *_OUT),),
-                  lambda g: PoolScatter(_WINDOW, winners, _IMAGES)(g), torch_f)
+                  lambda g: PoolScatter(Pool(_WINDOW), winners, _IMAGES)(g), torch_f)
 
 
 @case(MaxPool2d, "3x3-stride-2-padding-1", torch="torch.nn.functional.max_pool2d")
@@ -574,7 +668,35 @@ def _(rng):
         taps = g[:, :, None].expand(2, 3, _TAPS, *_OUT) / _TAPS
         return _fold(th, taps.reshape(2, 3 * _TAPS, -1))
     return Sample((normal(rng, 2, 3, *_OUT),),
-                  lambda g: AvgPoolScatter(_WINDOW, _IMAGES)(g), torch_f)
+                  lambda g: AvgPoolScatter(Pool(_WINDOW), 1 / _TAPS, _IMAGES)(g), torch_f)
+
+
+@case(ConvTranspose2d, "stride-output-padding-groups-dilation",
+      torch="torch.nn.functional.conv_transpose2d")
+def _(rng):
+    settings = dict(stride=(2, 3), padding=(1, 0), output_padding=(1, 2), groups=2,
+                    dilation=(1, 2))
+    return Sample((normal(rng, 2, 4, 3, 4), normal(rng, 4, 3, 3, 2), normal(rng, 6)),
+                  lambda x, w, b: F.conv_transpose2d(x, w, b, **settings),
+                  lambda th, x, w, b: th.nn.functional.conv_transpose2d(x, w, b, **settings))
+
+
+@case(MaxPool2d, "dilation-ceil-mode", torch="torch.nn.functional.max_pool2d")
+def _(rng):
+    return Sample((distinct(rng, 2, 3, 7, 8),), lambda x: F.max_pool2d(x, 3, 2, 1, 2, True),
+                  lambda th, x: th.nn.functional.max_pool2d(x, 3, 2, 1, 2, True))
+
+
+@case(AvgPool2d, "ceil-mode-exclude-padding", torch="torch.nn.functional.avg_pool2d")
+def _(rng):
+    return Sample((normal(rng, 2, 3, 7, 6),), lambda x: F.avg_pool2d(x, 3, 2, 1, True, False),
+                  lambda th, x: th.nn.functional.avg_pool2d(x, 3, 2, 1, True, False))
+
+
+@case(AdaptiveAvgPool2d, "7x9-to-3x4", torch="torch.nn.functional.adaptive_avg_pool2d")
+def _(rng):
+    return Sample((normal(rng, 2, 3, 7, 9),), lambda x: F.adaptive_avg_pool2d(x, (3, 4)),
+                  lambda th, x: th.nn.functional.adaptive_avg_pool2d(x, (3, 4)))
 
 
 # --------------------------------------------------------------------------- recurrent

@@ -417,6 +417,29 @@ for _red in ["mean", "sum", "none"]:
                 (normal(rng, (2, 2, 600)),))
 
 
+    @case("cross_entropy", f"weight-smoothing-ignore-{_red}")
+    def _(rng, red=_red):  # class weights, label smoothing and an ignored sample at once
+        target = rng.integers(0, 5, (3, 2))
+        target[1, 1] = -100
+        weight = rng.uniform(0.5, 2, 5)
+        return ((lambda x: F.cross_entropy(x, target, red, weight=weight,
+                                           label_smoothing=0.2)), (normal(rng, (3, 2, 5)),))
+
+    @case("cross_entropy", f"probabilities-with-grad-{_red}")
+    def _(rng, red=_red):  # soft targets get a gradient too: -(1-ε)·w·log p
+        weight = rng.uniform(0.5, 2, 5)
+        return ((lambda x, t: F.cross_entropy(x, t, red, weight=weight, label_smoothing=0.1)),
+                (normal(rng, (4, 5)), leaf(rng.dirichlet(np.ones(5), 4))))
+
+    @case("nll_loss", _red)
+    def _(rng, red=_red):
+        target = rng.integers(0, 5, (3, 2))
+        target[0, 0] = 2
+        weight = rng.uniform(0.5, 2, 5)
+        return ((lambda x: F.nll_loss(x, target, red, ignore_index=2, weight=weight)),
+                (normal(rng, (3, 2, 5)),))
+
+
 @case("cross_entropy", "many-classes-probabilities")
 def _(rng):
     target = rng.dirichlet(np.ones(600), 3)

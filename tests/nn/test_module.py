@@ -46,8 +46,9 @@ def test_registration_and_dotted_names():
     assert [name for name, _ in net.named_parameters()] == NAMES
     assert len(list(net.parameters())) == len(NAMES)
     assert [name for name, _ in net.named_buffers()] == [
-        "steps", "block.bn.running_mean", "block.bn.running_var"]
-    assert len(list(net.buffers())) == 3
+        "steps", "block.bn.running_mean", "block.bn.running_var",
+        "block.bn.num_batches_tracked"]
+    assert len(list(net.buffers())) == 4
     assert [name for name, _ in net.named_children()] == ["block", "layers", "head"]
     assert list(net.children())[0] is net.block
     names = [name for name, _ in net.named_modules()]
@@ -152,8 +153,8 @@ def test_state_dict_copies_and_round_trip():
     sd = net.state_dict()
     assert list(sd) == ["steps", "block.scale", "block.fc.weight", "block.fc.bias",
                         "block.bn.weight", "block.bn.bias", "block.bn.running_mean",
-                        "block.bn.running_var", "layers.0.weight", "layers.0.bias",
-                        "layers.1.weight", "layers.1.bias"]
+                        "block.bn.running_var", "block.bn.num_batches_tracked",
+                        "layers.0.weight", "layers.0.bias", "layers.1.weight", "layers.1.bias"]
     assert all(isinstance(v, np.ndarray) for v in sd.values())
     sd["block.fc.weight"][...] = 0  # a copy: the model is untouched
     assert np.any(net.block.fc.weight.data != 0)
@@ -199,7 +200,10 @@ def test_to_double_float_in_place():
     assert net.double() is net
     assert net.block.fc.weight is weight
     assert all(t.dtype == np.float64 for t in net.parameters())
-    assert all(t.dtype == np.float64 for t in net.buffers())
+    # floating buffers convert; BatchNorm's batch counter stays int64, as in PyTorch
+    assert all(t.dtype == np.float64 for name, t in net.named_buffers()
+               if not name.endswith("num_batches_tracked"))
+    assert net.block.bn.num_batches_tracked.dtype == np.int64
     assert weight.grad.dtype == np.float64
     assert net(np.ones((3, 3))).dtype == np.float64
     net.float()

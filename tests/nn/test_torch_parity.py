@@ -78,6 +78,7 @@ def test_batchnorm(cls, torch_name, shape):
         close(ours.bias.grad, theirs.bias.grad, atol=1e-9)
         close(ours.running_mean.data, theirs.running_mean)
         close(ours.running_var.data, theirs.running_var)
+        assert ours.num_batches_tracked.item() == theirs.num_batches_tracked.item() == step + 1
     # evaluation: the running statistics are used
     ours.eval()
     theirs.eval()
@@ -89,6 +90,38 @@ def test_batchnorm(cls, torch_name, shape):
     ty.backward(torch.tensor(g))
     close(x.grad, tx.grad)
     close(ours.weight.grad, theirs.weight.grad)
+
+
+def test_batchnorm_momentum_none_averages_all_batches_as_torch():
+    ours, theirs = nn.BatchNorm1d(3, momentum=None).double(), \
+        torch.nn.BatchNorm1d(3, momentum=None).double()
+    for step in range(3):
+        x, tx = pair(5, 3, seed=step)
+        ours(x)
+        theirs(tx)
+    close(ours.running_mean.data, theirs.running_mean)
+    close(ours.running_var.data, theirs.running_var)
+    assert ours.num_batches_tracked.item() == theirs.num_batches_tracked.item() == 3
+
+
+def test_batchnorm_state_dicts_load_both_ways_and_without_the_counter():
+    theirs = torch.nn.BatchNorm2d(3).double()
+    for step in range(2):
+        theirs(torch.tensor(np.random.default_rng(step).standard_normal((4, 3, 2, 2))))
+    ours = nn.BatchNorm2d(3)
+    ours.load_torch_state_dict(theirs.state_dict())  # strict: every key matches
+    assert ours.num_batches_tracked.item() == 2 and ours.num_batches_tracked.dtype == np.int64
+    close(ours.running_mean.data.astype(np.float64), theirs.running_mean, atol=1e-7)
+    back = torch.nn.BatchNorm2d(3)
+    back.load_state_dict({k: torch.tensor(v) for k, v in ours.state_dict().items()})
+    assert back.num_batches_tracked.item() == 2
+    # a state dict saved before the counter existed still loads, strictly
+    older = {k: v for k, v in nn.BatchNorm2d(3).state_dict().items()
+             if k != "num_batches_tracked"}
+    result = ours.load_state_dict(older)
+    assert result.missing_keys == [] and ours.num_batches_tracked.item() == 2
+    with pytest.raises(ValueError, match="missing keys.*running_var"):
+        ours.load_state_dict({k: v for k, v in older.items() if k != "running_var"})
 
 
 @pytest.mark.parametrize("normalized_shape,shape", [(5, (3, 5)), ((3, 4), (2, 3, 4))])
