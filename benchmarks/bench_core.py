@@ -7,11 +7,12 @@ Two workloads, run in one process, medians over many repeats:
 2. an affine layer: forward + backward of relu(x @ W + b) with x (100, 784) and W
    (784, 256), where x needs no gradient (like input images).
 
-Run by hand:  python benchmarks/bench_core.py
+Run by hand:  python benchmarks/bench_core.py [--repeats 15] [--threads N]
 """
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import sys
 import time
@@ -71,7 +72,25 @@ def chain_numpy() -> None:
         g = g * (1 - y * y) * 0.5
 
 
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=15,
+                        help="timed repeats per measurement; the median is reported "
+                             "(default 15)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads for NumPy's BLAS and PyTorch (default: NumPy's)")
+    args = parser.parse_args(argv)
+    if args.repeats < 1 or (args.threads is not None and args.threads < 1):
+        parser.error("--repeats and --threads must be at least 1")
+    return args
+
+
 def main() -> None:
+    args = parse_args()
+    repeats = args.repeats
+    if args.threads:
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(args.threads, user_api="blas")  # stays in force until exit
     rng = np.random.default_rng(0)
     x_np = rng.standard_normal((100, 784)).astype(np.float32)
     w_np = (rng.standard_normal((784, 256)) * 0.05).astype(np.float32)
@@ -89,10 +108,10 @@ def main() -> None:
 
     # ---- 1. per-operation overhead
     n_ops = CHAIN + 1  # + the final sum
-    rows = [("chainrule", median_time(chain_chainrule, 15, 50) / n_ops)]
+    rows = [("chainrule", median_time(chain_chainrule, repeats, 50) / n_ops)]
     if torch is not None:
-        rows.append(("pytorch", median_time(chain_torch(torch), 15, 50) / n_ops))
-    rows.append(("numpy (by hand)", median_time(chain_numpy, 15, 50) / n_ops))
+        rows.append(("pytorch", median_time(chain_torch(torch), repeats, 50) / n_ops))
+    rows.append(("numpy (by hand)", median_time(chain_numpy, repeats, 50) / n_ops))
 
     # ---- 2. affine + relu forward and backward
     x = cr.Tensor(x_np)
@@ -116,8 +135,8 @@ def main() -> None:
         db = dz.sum(axis=0)
         return y, dw, db
 
-    affine = [("chainrule F.linear", median_time(affine_chainrule, 15, 20)),
-              ("chainrule x @ W + b", median_time(affine_matmul_chainrule, 15, 20))]
+    affine = [("chainrule F.linear", median_time(affine_chainrule, repeats, 20)),
+              ("chainrule x @ W + b", median_time(affine_matmul_chainrule, repeats, 20))]
     if torch is not None:
         xt = torch.from_numpy(x_np)
         wt = torch.from_numpy(w_np.copy()).requires_grad_()
@@ -128,8 +147,8 @@ def main() -> None:
             wt.grad = bt.grad = None
             torch.relu(xt @ wt + bt).backward(gt)
 
-        affine.append(("pytorch", median_time(affine_torch, 15, 20)))
-    affine.append(("numpy (by hand)", median_time(affine_numpy, 15, 20)))
+        affine.append(("pytorch", median_time(affine_torch, repeats, 20)))
+    affine.append(("numpy (by hand)", median_time(affine_numpy, repeats, 20)))
 
     print(f"chainrule {cr.__version__}, numpy {np.__version__}"
           + (f", torch {torch.__version__} ({torch.get_num_threads()} threads)"

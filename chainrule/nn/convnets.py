@@ -4,6 +4,14 @@ Both are a stack of layers applied in the order they are assigned in ``__init__`
 (like the textbook's ``OrderedDict`` of layers), and both accept flat input: a batch
 of shape (N, C·H·W), such as MNIST's (N, 784) rows, is reshaped to
 (N, C, H, W) = (N, *input_dim) first.
+
+Where a ReLU is followed by a max-pool, the pool is applied first: relu(max(x)) =
+max(relu(x)) exactly, because ReLU is monotone (it never changes which value of a
+window is largest, only clips it at zero), and the gradients are the same too (the
+window's first maximum gets g when it is positive, nothing gets anything when it is
+not). Pooling first runs the ReLU, forward and backward, on a quarter of the values.
+The layers keep the textbook's names (``relu1``, ``pool1``, ...); only their order
+in ``named_children()`` shows the swap.
 """
 
 from __future__ import annotations
@@ -58,7 +66,8 @@ class _LayerStack(Module):
 
 
 class SimpleConvNet(_LayerStack):
-    """conv → ReLU → max-pool 2×2 → affine → ReLU → affine (the textbook's ch. 7 net).
+    """conv → ReLU → max-pool 2×2 → affine → ReLU → affine (the textbook's ch. 7 net;
+    the pool runs before the ReLU, which gives the same result, see the module doc).
 
     ``conv_params`` may override any of ``filter_num`` (30), ``filter_size`` (5),
     ``pad`` (0) and ``stride`` (1). ``weight_init_std`` draws every weight from
@@ -91,8 +100,8 @@ class SimpleConvNet(_LayerStack):
         pool_hw = _output_shape((filters, *conv_hw), 2, 2, 0, "SimpleConvNet pooling")
         self.conv1 = Conv2d(channels, filters, size, params["stride"], params["pad"],
                             init=init, rng=rng)
+        self.pool1 = MaxPool2d(2, 2)  # before the ReLU: the same result, 4× less ReLU work
         self.relu1 = ReLU()
-        self.pool1 = MaxPool2d(2, 2)
         self.flatten = Flatten()
         self.fc1 = Linear(filters * math.prod(pool_hw), hidden_size, init=init, rng=rng)
         self.relu2 = ReLU()
@@ -102,7 +111,8 @@ class SimpleConvNet(_LayerStack):
 class DeepConvNet(_LayerStack):
     """The textbook's deep network (ch. 8), about 99.4 % on MNIST:
 
-    conv-ReLU-conv-ReLU-pool, three times (3×3 kernels; 16, 16, 32, 32, 64, 64
+    conv-ReLU-conv-ReLU-pool, three times (computed as conv-ReLU-conv-pool-ReLU, the
+    same, see the module doc; 3×3 kernels; 16, 16, 32, 32, 64, 64
     channels; padding 1, except 2 on the fourth so that MNIST's 28×28 ends as 4×4),
     then affine 50 → ReLU → dropout 0.5 → affine → dropout 0.5. He initialisation;
     ``seed`` fixes the initial weights and the dropout masks. Outputs logits.
@@ -118,11 +128,11 @@ class DeepConvNet(_LayerStack):
         paddings = (1, 1, 1, 2, 1, 1)
         for index, (out_channels, pad) in enumerate(zip(channels, paddings), start=1):
             setattr(self, f"conv{index}", Conv2d(shape[0], out_channels, 3, 1, pad, rng=rng))
-            setattr(self, f"relu{index}", ReLU())
             shape = (out_channels, *_output_shape(shape, 3, 1, pad, "DeepConvNet"))
-            if index % 2 == 0:
+            if index % 2 == 0:  # max-pool before the ReLU: the same (see the module doc)
                 setattr(self, f"pool{index // 2}", MaxPool2d(2, 2))
                 shape = (out_channels, *_output_shape(shape, 2, 2, 0, "DeepConvNet"))
+            setattr(self, f"relu{index}", ReLU())
         self.flatten = Flatten()
         self.fc1 = Linear(math.prod(shape), 50, init="he", rng=rng)
         self.relu7 = ReLU()

@@ -13,6 +13,10 @@ they were copied from (a pixel inside several windows collects several gradients
 
 How it is made fast (NumPy only; no Python loop over output positions or samples):
 
+* conv2d computes with one of three algorithms, chosen per layer by a measured rule:
+  plain im2col, im2col in cache-sized bands of output rows, or Winograd's F(2×2, 3×3)
+  (see "algorithms" below, ``_winograd.py`` and docs/convolution.md); large arrays
+  reuse memory through ``_scratch.py``, so a training step does not page-fault.
 * im2col is one copy of a ``sliding_window_view`` (a strided view of all windows);
   col2im and the pools loop only over the kh·kw kernel taps, each step one
   vectorised slice of the whole batch.
@@ -45,6 +49,8 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from chainrule.ops import _winograd
+from chainrule.ops._scratch import recycled
 from chainrule.ops.padding import pad
 from chainrule.tensor import Function, Tensor, as_tensor
 
@@ -130,14 +136,11 @@ def _batch_innermost(x: np.ndarray) -> np.ndarray:
 
 def _new_images(shape: tuple[int, ...], dtype: np.dtype, fill: float | None) -> np.ndarray:
     """A new (N, C, H, W) array stored batch-innermost, filled with ``fill`` (None:
-    uninitialised)."""
+    uninitialised); recycled memory (see ``_scratch``), so no page faults."""
     n, c, h, w = shape
-    if fill is None:
-        out = np.empty((c, h, w, n), dtype=dtype)
-    elif fill == 0:
-        out = np.zeros((c, h, w, n), dtype=dtype)  # calloc: zeroed pages come for free
-    else:
-        out = np.full((c, h, w, n), fill, dtype=dtype)
+    out = recycled((c, h, w, n), dtype)
+    if fill is not None:
+        out.fill(fill)
     return out.transpose(3, 0, 1, 2)
 
 
@@ -203,6 +206,115 @@ def _as_groups(a: np.ndarray, groups: int) -> np.ndarray:
     return a.reshape(groups, -1, a.shape[-1])
 
 
+# --------------------------------------------------------------------------- algorithms
+# conv2d computes with one of three algorithms, all giving the same numbers up to
+# rounding (the tests hold each to the plain one and to PyTorch):
+#
+# * "im2col": the textbook's, one column matrix of the whole batch, one matrix product;
+# * "banded": im2col one band of output rows at a time, into a reused buffer of about
+#   BAND_BYTES, multiplied while it is still in the cache; never a whole column matrix;
+# * "winograd": Winograd's F(2×2, 3×3) for 3×3, stride-1 kernels (``_winograd.py``):
+#   2.25× fewer multiplications, paid for with transforms of the tiles.
+#
+# The backward passes are convolutions too: the input's gradient of a stride-1
+# convolution is the convolution of the output gradient, padded by k-1-padding, with
+# the flipped, transposed kernel (gathers, not col2im's scatter-adds), and the
+# weight's gradient is a product of the output gradient with the input's columns
+# (or tiles). Each of the three passes picks its algorithm by ``_choose_algorithm``.
+BAND_BYTES = 2 * 2**20  # im2col bands (measured: 4-8 MiB bands were slower)
+ALGORITHMS = ("im2col", "banded", "winograd")
+_forced_algorithm: str | None = None  # set by use_algorithm (tests, benchmarks)
+
+
+class use_algorithm:  # noqa: N801 (used as a context manager, like np.errstate)
+    """Make conv2d use one algorithm wherever it applies, inside a ``with`` block
+    (``None``: the measured rule). For tests and benchmarks."""
+
+    def __init__(self, algorithm: str | None) -> None:
+        if algorithm is not None and algorithm not in ALGORITHMS:
+            raise ValueError(f"unknown convolution algorithm {algorithm!r}; choose one of "
+                             f"{ALGORITHMS} or None")
+        self.algorithm = algorithm
+
+    def __enter__(self) -> None:
+        global _forced_algorithm
+        self.previous, _forced_algorithm = _forced_algorithm, self.algorithm
+
+    def __exit__(self, *exc: object) -> None:
+        global _forced_algorithm
+        _forced_algorithm = self.previous
+
+
+def _winograd_applies(window: Window, groups: int) -> bool:
+    return (window.kernel == (3, 3) and window.stride == (1, 1)
+            and window.dilation == (1, 1) and groups == 1)
+
+
+def _choose_algorithm(window: Window, in_channels: int, out_channels: int,
+                      out_size: tuple[int, int], groups: int) -> str:
+    """The algorithm for a convolution's forward pass, its weight gradient, and its
+    input gradient computed as a convolution (with the channel counts swapped).
+
+    The rule, measured with ``benchmarks/bench_conv.py --algorithms`` (one thread,
+    batch 100, DeepConvNet's and SimpleConvNet's shapes; the table is in
+    docs/convolution.md), is the same for all three:
+
+    * Winograd F(2×2, 3×3) for 3×3, stride-1 kernels with at least 32 input and
+      output channels and an output of at least 16×16. Its transforms cost about as
+      much per channel as im2col's copy, and only with enough channels do the
+      multiplications it saves outweigh them (16-channel layers, or 8×8 images, were
+      10-70 % slower than banded im2col; conv4 of DeepConvNet, 32→32 at 16×16, 5-10 %
+      faster);
+    * plain im2col when a column holds at most 32 numbers (C·kh·kw ≤ 32: a first layer
+      of one or three channels), where one product of the whole batch is faster than
+      products of few-row bands;
+    * banded im2col otherwise (up to 2× faster than plain im2col on 16-channel 28×28
+      layers, where the whole column matrix is 45 MB; never a whole column matrix).
+    """
+    if _forced_algorithm is not None:  # wherever it applies; plain im2col elsewhere
+        if _forced_algorithm == "winograd" and _winograd_applies(window, groups) \
+                or _forced_algorithm == "banded" and groups == 1:
+            return _forced_algorithm
+        return "im2col"
+    if _winograd_applies(window, groups) and min(in_channels, out_channels) >= 32 \
+            and min(out_size) >= 16:
+        return "winograd"
+    column = in_channels // groups * window.kernel[0] * window.kernel[1]
+    return "banded" if groups == 1 and column > 32 else "im2col"
+
+
+def _pad_stored(x: np.ndarray, window: Window, out_size: tuple[int, int]) -> np.ndarray:
+    """The zero-padded input every algorithm reads, stored (C, Hp, Wp, N): the padding,
+    plus, for a kernel Winograd can take, the rows and columns its last tiles read."""
+    if _winograd_applies(window, 1):
+        return _winograd.pad_input(x, window.padding, out_size, _winograd.F2x2)
+    (ph, pw), (h, w) = window.padding, x.shape[2:]
+    return _winograd.pad_stored(x, window.padding, (h + 2 * ph, w + 2 * pw))
+
+
+def _unfold_rows(padded: np.ndarray, window: Window, out_size: tuple[int, int],
+                 rows: tuple[int, int], out: np.ndarray | None = None) -> np.ndarray:
+    """im2col of output rows rows[0]..rows[1] from a padded (C, Hp, Wp, N) input:
+    (C, kh, kw, rows, OW, N), into ``out`` if given."""
+    (sh, sw), (dh, dw), span = window.stride, window.dilation, window.span()
+    r0, r1 = rows
+    part = padded[:, r0 * sh:(r1 - 1) * sh + span[0], :(out_size[1] - 1) * sw + span[1]]
+    view = sliding_window_view(part, span, axis=(1, 2))[:, ::sh, ::sw, :, ::dh, ::dw]
+    view = view.transpose(0, 4, 5, 1, 2, 3)  # (C, kh, kw, rows, OW, N)
+    if out is None:
+        return np.ascontiguousarray(view)
+    np.copyto(out, view)
+    return out
+
+
+def _row_bands(count: int, row_bytes: int) -> list[tuple[int, int]]:
+    """``count`` output rows in nearly equal bands of at most BAND_BYTES of columns."""
+    per_band = max(1, BAND_BYTES // max(row_bytes, 1))
+    bands = -(-count // per_band)
+    size = -(-count // bands)
+    return [(start, min(start + size, count)) for start in range(0, count, size)]
+
+
 def _grad_matrix(g: np.ndarray, groups: int) -> np.ndarray:
     """The output gradient (N, O, OH, OW) as (G, O/G, OH·OW·N): free when ``g`` is
     stored batch-innermost like a convolution's output, one copy otherwise."""
@@ -210,62 +322,124 @@ def _grad_matrix(g: np.ndarray, groups: int) -> np.ndarray:
     return g.transpose(1, 2, 3, 0).reshape(groups, o // groups, oh * ow * n)
 
 
+def _convolve(padded: np.ndarray, weight: np.ndarray, window: Window,
+              out_size: tuple[int, int], groups: int, algorithm: str) -> np.ndarray:
+    """y = W ⋆ x of a padded (C, Hp, Wp, N) input, stored (O, OH, OW, N)."""
+    o, (kh, kw) = weight.shape[0], window.kernel
+    c, n = padded.shape[0], padded.shape[3]
+    oh, ow = out_size
+    if algorithm == "winograd":
+        return _winograd.convolve(padded, weight, out_size)
+    if algorithm == "banded":
+        y = recycled((o, oh, ow, n), padded.dtype)
+        w = weight.reshape(o, -1)
+        for r0, r1 in _row_bands(oh, c * kh * kw * ow * n * padded.itemsize):
+            cols = recycled((c, kh, kw, r1 - r0, ow, n), padded.dtype)
+            _unfold_rows(padded, window, out_size, (r0, r1), cols)
+            np.matmul(w, cols.reshape(c * kh * kw, -1), out=y[:, r0:r1].reshape(o, -1))
+            del cols  # its memory serves the next band
+        return y
+    cols = _unfold_rows(padded, window, out_size, (0, oh),
+                        recycled((c, kh, kw, oh, ow, n), padded.dtype))
+    w = weight.reshape(groups, o // groups, -1)                  # (G, O/G, C/G·kh·kw)
+    y = recycled((o, oh, ow, n), padded.dtype)
+    np.matmul(w, _as_groups(cols.reshape(-1, oh * ow * n), groups),
+              out=y.reshape(groups, o // groups, -1))            # (G, O/G, M)
+    return y
+
+
 # --------------------------------------------------------------------------- the three
 # array computations of a convolution; each Function below is one of them, and the
 # backward of each is made of the others.
-def _conv_forward(cols: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
-                  groups: int) -> np.ndarray:
-    """y = W·cols (+ b), per group, returned as an (N, O, OH, OW) view."""
-    _, _, _, oh, ow, n = cols.shape
-    o = weight.shape[0]
-    w = weight.reshape(groups, o // groups, -1)             # (G, O/G, C/G·kh·kw)
-    y = np.matmul(w, _as_groups(cols.reshape(-1, oh * ow * n), groups))  # (G, O/G, M)
-    y = y.reshape(o, oh, ow, n)  # batch-innermost already: the view below is free
+def _conv_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
+                  window: Window, groups: int) -> tuple[np.ndarray, np.ndarray]:
+    """y = W ⋆ x (+ b) as an (N, O, OH, OW) view stored batch-innermost, and the padded
+    input (C, Hp, Wp, N) that the weight's gradient reads again."""
+    n, c = x.shape[:2]
+    out_size = window.output_size(x.shape, "conv2d")
+    algorithm = _choose_algorithm(window, c, weight.shape[0], out_size, groups)
+    padded = _pad_stored(x, window, out_size)
+    y = _convolve(padded, weight, window, out_size, groups, algorithm)
     if bias is not None:
         y += bias[:, None, None, None]
-    return y.transpose(3, 0, 1, 2)
+    return y.transpose(3, 0, 1, 2), padded
 
 
 def _conv_input_grad(g: np.ndarray, weight: np.ndarray, input_shape: tuple[int, ...],
                      window: Window, groups: int) -> np.ndarray:
-    """dx = col2im(Wᵀ·g): the transposed convolution of g."""
-    n, _, oh, ow = g.shape
-    c, (kh, kw) = input_shape[1], window.kernel
+    """dx, the transposed convolution of g.
+
+    For stride 1 (no dilation, one group) it is the convolution of g, padded by
+    k-1-padding, with the kernel flipped and its channel axes swapped:
+    dx[c, h] = Σ_(o, i) g[o, h + p - i]·W[o, c, i] = Σ_(o, i') g_pad[o, h + i']·W[o, c, k-1-i'].
+    Otherwise col2im(Wᵀ·g), which adds each column back onto its window.
+    """
+    n, o, oh, ow = g.shape
+    c, (kh, kw), (ph, pw) = input_shape[1], window.kernel, window.padding
+    if window.stride == (1, 1) and window.dilation == (1, 1) and groups == 1 \
+            and ph < kh and pw < kw:
+        flipped = Window((kh, kw), (1, 1), (kh - 1 - ph, kw - 1 - pw))
+        size = tuple(input_shape[2:])
+        algorithm = _choose_algorithm(flipped, o, c, size, 1)
+        kernel = weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
+        dx = _convolve(_pad_stored(g, flipped, size), kernel, flipped, size, 1, algorithm)
+        return dx.transpose(3, 0, 1, 2)
     w = weight.reshape(groups, weight.shape[0] // groups, -1)
     d_cols = np.matmul(w.transpose(0, 2, 1), _grad_matrix(g, groups))  # (G, C/G·kh·kw, M)
     return _fold(d_cols.reshape(c, kh, kw, oh, ow, n), input_shape, window)
 
 
-def _conv_weight_grad(cols: np.ndarray, g: np.ndarray, weight_shape: tuple[int, ...],
-                      groups: int) -> np.ndarray:
-    """dW = g·colsᵀ, per group."""
-    cols = _as_groups(cols.reshape(-1, cols.shape[3] * cols.shape[4] * cols.shape[5]), groups)
-    return np.matmul(_grad_matrix(g, groups), cols.transpose(0, 2, 1)).reshape(weight_shape)
+def _conv_weight_grad(padded: np.ndarray, g: np.ndarray, weight_shape: tuple[int, ...],
+                      window: Window, groups: int) -> np.ndarray:
+    """dW = g·im2col(x)ᵀ per group (for Winograd, through its tiles) from the padded
+    input (C, Hp, Wp, N)."""
+    n, o, oh, ow = g.shape
+    c, (kh, kw) = padded.shape[0], window.kernel
+    algorithm = _choose_algorithm(window, c, o, (oh, ow), groups)
+    g = _batch_innermost(g).transpose(1, 2, 3, 0)  # stored (O, OH, OW, N)
+    if algorithm == "winograd":
+        return _winograd.weight_grad(padded, g, _winograd.F2x2)
+    if algorithm == "banded":
+        dw = np.zeros((o, c * kh * kw), dtype=padded.dtype)
+        for r0, r1 in _row_bands(oh, c * kh * kw * ow * n * padded.itemsize):
+            cols = recycled((c, kh, kw, r1 - r0, ow, n), padded.dtype)
+            _unfold_rows(padded, window, (oh, ow), (r0, r1), cols)
+            dw += g[:, r0:r1].reshape(o, -1) @ cols.reshape(c * kh * kw, -1).T
+            del cols  # its memory serves the next band
+        return dw.reshape(weight_shape)
+    cols = _unfold_rows(padded, window, (oh, ow), (0, oh),
+                        recycled((c, kh, kw, oh, ow, n), padded.dtype))
+    cols = _as_groups(cols.reshape(-1, oh * ow * n), groups)
+    g = g.reshape(groups, o // groups, -1)
+    return np.matmul(g, cols.transpose(0, 2, 1)).reshape(weight_shape)
 
 
 class Conv2d(Function):
-    """y = W ⋆ x + b as one matrix product per group: y = W·im2col(x) + b."""
+    """y = W ⋆ x + b: one matrix product per group after im2col, or Winograd's
+    transformed tiles (see "algorithms" above)."""
 
-    rule = "dx = col2im(Wᵀ·g), dW = g·im2col(x)ᵀ, db = Σ_(n,h,w) g"
+    rule = "dx = conv2d(pad(g), flip(W)ᵀ) (or col2im(Wᵀ·g)), dW = g·im2col(x)ᵀ, " \
+           "db = Σ_(n,h,w) g"
     formula = ("y = W ⋆ x + b, cross-correlation of NCHW images (stride, padding, dilation, "
-               "groups), computed as W·im2col(x) + b")
+               "groups), computed as W·im2col(x) + b or by Winograd's F(2×2, 3×3)")
     domain = "the kernel fits in the padded input"
 
     def __init__(self, window: Window, groups: int) -> None:
         self.window, self.groups = window, groups
 
     def forward(self, x, weight, bias=None):
-        # kept for dW; dropped after the first backward (recomputed if ever needed again)
-        self.cols = _unfold(x, self.window)
-        return _conv_forward(self.cols, weight, bias, self.groups)
+        # the padded input is kept for dW; dropped after the first backward (made again
+        # from x if ever needed again)
+        y, self.padded = _conv_forward(x, weight, bias, self.window, self.groups)
+        return y
 
     def backward(self, g):
         x, weight = self.inputs[0], self.inputs[1]
         needs = self.needs_input_grad
-        cols, self.cols = self.cols, None
+        padded, self.padded = self.padded, None
         gx = Conv2dInputGrad(self.window, self.groups, x.shape)(g, weight) \
             if needs[0] else None
-        gw = Conv2dWeightGrad(self.window, self.groups, weight.shape, cols)(x, g) \
+        gw = Conv2dWeightGrad(self.window, self.groups, weight.shape, padded)(x, g) \
             if needs[1] else None
         if len(self.inputs) == 2:
             return gx, gw
@@ -274,13 +448,14 @@ class Conv2d(Function):
 
 
 class Conv2dInputGrad(Function):
-    """The transposed convolution dx = col2im(Wᵀ·g) of (g, W): the input's gradient.
+    """The transposed convolution dx of (g, W): the input's gradient.
 
     It is linear in g and in W: ⟨h, dx⟩ = ⟨conv2d(h, W), g⟩, hence its own backward.
     """
 
     rule = "d/dg = conv2d(h, W), d/dW = weight-gradient(h, g) for upstream h"
-    formula = "dx = col2im(Wᵀ·g): the transposed convolution of g (a convolution's input gradient)"
+    formula = ("dx = the transposed convolution of g (a convolution's input gradient): "
+               "conv2d(pad(g), flip(W)ᵀ) for stride 1, col2im(Wᵀ·g) otherwise")
 
     def __init__(self, window: Window, groups: int, input_shape: tuple[int, ...]) -> None:
         self.window, self.groups, self.input_shape = window, groups, input_shape
@@ -303,18 +478,19 @@ class Conv2dWeightGrad(Function):
     Linear in x and in g: ⟨H, dW⟩ = ⟨conv2d(x, H), g⟩, hence its own backward.
     """
 
-    rule = "d/dx = col2im(Hᵀ·g), d/dg = conv2d(x, H) for upstream H"
+    rule = "d/dx = conv-transpose(g, H), d/dg = conv2d(x, H) for upstream H"
     formula = "dW = g·im2col(x)ᵀ (a convolution's weight gradient)"
 
     def __init__(self, window: Window, groups: int, weight_shape: tuple[int, ...],
-                 cols: np.ndarray | None = None) -> None:
+                 padded: np.ndarray | None = None) -> None:
         self.window, self.groups, self.weight_shape = window, groups, weight_shape
-        self.cols = cols  # im2col(x) when the forward pass already made it
+        self.padded = padded  # x padded, stored (C, Hp, Wp, N), when the forward made it
 
     def forward(self, x, g):
-        cols = self.cols if self.cols is not None else _unfold(x, self.window)
-        self.cols = None
-        return _conv_weight_grad(cols, g, self.weight_shape, self.groups)
+        padded = self.padded if self.padded is not None else \
+            _pad_stored(x, self.window, g.shape[2:])
+        self.padded = None
+        return _conv_weight_grad(padded, g, self.weight_shape, self.window, self.groups)
 
     def backward(self, h):
         x, g = self.inputs

@@ -246,11 +246,41 @@ def test_deep_convnet_layers_and_shapes(rng):
     assert [c.padding[0] for c in convs] == [1, 1, 1, 2, 1, 1]
     assert model.fc1.weight.shape == (64 * 4 * 4, 50) and model.fc2.weight.shape == (50, 10)
     names = [name for name, _ in model.named_children()]
-    assert names[:5] == ["conv1", "relu1", "conv2", "relu2", "pool1"]
+    assert names[:5] == ["conv1", "relu1", "conv2", "pool1", "relu2"]  # pool first: equal
     assert names[-6:] == ["flatten", "fc1", "relu7", "dropout1", "fc2", "dropout2"]
     assert model(rng.random((2, 784), dtype=np.float32)).shape == (2, 10)
     # He initialisation: std √(2 / fan_in), fan_in = 16·3·3 for conv3
     assert model.conv3.weight.data.std() == pytest.approx(np.sqrt(2 / 144), rel=0.1)
+
+
+def test_pool_before_relu_is_the_textbook_order_exactly(rng):
+    """The models max-pool before the ReLU: relu(max(x)) = max(relu(x)), with the same
+    gradients, bit for bit (including windows with no positive value and ties at zero);
+    the whole DeepConvNet agrees with the textbook's order up to rounding (the layers
+    after it see the same values in another memory order)."""
+    x = rng.standard_normal((3, 4, 8, 6)).astype(np.float32)
+    x[0, 0, :4, :4] = -1.0  # windows whose values are all negative, and ties
+    x[1, 1, :2, :2] = 0.0
+    g = rng.standard_normal((3, 4, 4, 3)).astype(np.float32)
+    results = []
+    for textbook in (False, True):
+        h = chainrule.Tensor(x, requires_grad=True)
+        y = F.max_pool2d(F.relu(h), 2) if textbook else F.relu(F.max_pool2d(h, 2))
+        y.backward(g)
+        results.append((y.data, h.grad.data))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+
+    model = nn.DeepConvNet(seed=0)
+    model.eval()
+    images = rng.random((2, 1, 28, 28), dtype=np.float32)
+    h = chainrule.Tensor(images)
+    for index in range(1, 7):
+        h = getattr(model, f"relu{index}")(getattr(model, f"conv{index}")(h))
+        if index % 2 == 0:
+            h = getattr(model, f"pool{index // 2}")(h)
+    textbook = model.fc2(model.relu7(model.fc1(model.flatten(h))))
+    np.testing.assert_allclose(model(images).data, textbook.data, rtol=1e-5, atol=1e-5)
 
 
 def test_deep_convnet_dropout_only_in_training(rng):
