@@ -24,6 +24,17 @@ __all__ = ["Conv2d", "Convolution", "ConvTranspose2d", "MaxPool2d", "AvgPool2d",
            "AdaptiveAvgPool2d", "Pooling"]
 
 
+def _check_channels(in_channels: int, out_channels: int, groups: int) -> tuple[int, int, int]:
+    """Positive channel counts, and a number of groups that divides both."""
+    in_channels = _check_positive("in_channels", in_channels)
+    out_channels = _check_positive("out_channels", out_channels)
+    groups = _check_positive("groups", groups)
+    if in_channels % groups or out_channels % groups:
+        raise ValueError(f"groups={groups} must divide both in_channels={in_channels} "
+                         f"and out_channels={out_channels}")
+    return in_channels, out_channels, groups
+
+
 class Conv2d(Module):
     """2-D convolution layer: (N, C_in, H, W) → (N, C_out, OH, OW).
 
@@ -46,12 +57,8 @@ class Conv2d(Module):
                  init: str | Callable[..., Any] = "he", seed: int | None = None,
                  rng: RngLike = None, dtype: Any = np.float32) -> None:
         super().__init__()
-        self.in_channels = _check_positive("in_channels", in_channels)
-        self.out_channels = _check_positive("out_channels", out_channels)
-        self.groups = _check_positive("groups", groups)
-        if in_channels % groups or out_channels % groups:
-            raise ValueError(f"groups={groups} must divide both in_channels={in_channels} "
-                             f"and out_channels={out_channels}")
+        self.in_channels, self.out_channels, self.groups = _check_channels(
+            in_channels, out_channels, groups)
         # the same checks and normalisation as F.conv2d, done once here
         window = Window.make(kernel_size, stride, 0, dilation, "Conv2d")
         self.kernel_size, self.stride, self.dilation = window.kernel, window.stride, \
@@ -117,12 +124,8 @@ class ConvTranspose2d(Module):
                  init: str | Callable[..., Any] = "he", seed: int | None = None,
                  rng: RngLike = None, dtype: Any = np.float32) -> None:
         super().__init__()
-        self.in_channels = _check_positive("in_channels", in_channels)
-        self.out_channels = _check_positive("out_channels", out_channels)
-        self.groups = _check_positive("groups", groups)
-        if in_channels % groups or out_channels % groups:
-            raise ValueError(f"groups={groups} must divide both in_channels={in_channels} "
-                             f"and out_channels={out_channels}")
+        self.in_channels, self.out_channels, self.groups = _check_channels(
+            in_channels, out_channels, groups)
         window = Window.make(kernel_size, stride, padding, dilation, "ConvTranspose2d")
         self.kernel_size, self.stride = window.kernel, window.stride
         self.padding, self.dilation = window.padding, window.dilation
