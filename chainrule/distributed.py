@@ -56,6 +56,7 @@ from typing import Any
 import numpy as np
 
 from chainrule._extras import MissingExtraError, install_hint
+from chainrule.ops.normalization import update_running_stats
 from chainrule.tensor import Function, Tensor, as_tensor, is_grad_enabled
 from chainrule.train import Callback, perplexity
 
@@ -491,13 +492,8 @@ class _SyncBatchNorm:
         fn = _SyncBatchNormFunction(self._world, self.weight is not None,
                                     self.bias is not None, self.eps)
         y = fn(x, *params)
-        count, m = fn.count, self.count_batch()
-        # running ← (1 - m)·running + m·batch, the variance unbiased (as PyTorch)
-        self.running_mean.data *= 1.0 - m
-        self.running_mean.data += (m * fn.mean).astype(self.running_mean.dtype)
-        self.running_var.data *= 1.0 - m
-        self.running_var.data += (m * count / (count - 1) * fn.var).astype(
-            self.running_var.dtype)
+        update_running_stats(self.running_mean, self.running_var, fn.mean, fn.var,
+                             fn.count, self.count_batch())
         return y
 
 

@@ -155,15 +155,24 @@ def batch_norm(x: Any, running_mean: Tensor | np.ndarray | None = None,
                          f"estimate a variance, got input of shape {x.shape}")
     fn = Normalize(axes, param_shape, eps, **flags)
     y = _apply(x, weight, bias, fn)
+    update_running_stats(running_mean, running_var, fn.mean, fn.var, count, momentum)
+    return y
+
+
+def update_running_stats(running_mean: Tensor | np.ndarray | None,
+                         running_var: Tensor | np.ndarray | None, mean: np.ndarray,
+                         var: np.ndarray, count: int, momentum: float) -> None:
+    """running ← (1 - momentum)·running + momentum·batch, in place, for a batch of
+    ``count`` values per channel with (biased) ``var``: ``running_var`` takes the
+    *unbiased* variance, var·count/(count - 1), as PyTorch does."""
     if running_mean is not None:
         stat = _array(running_mean)
         stat *= 1.0 - momentum
-        stat += momentum * fn.mean.reshape(channels)
+        stat += momentum * mean.reshape(stat.shape)
     if running_var is not None:
         stat = _array(running_var)
         stat *= 1.0 - momentum
-        stat += (momentum * count / (count - 1)) * fn.var.reshape(channels)
-    return y
+        stat += (momentum * count / (count - 1)) * var.reshape(stat.shape)
 
 
 def layer_norm(x: Any, normalized_shape: int | tuple[int, ...],
