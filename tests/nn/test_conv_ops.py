@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conv_checks import double_backward
 
 import chainrule
 import chainrule.functional as F
@@ -126,26 +127,18 @@ def test_conv2d_dtypes(rng):
 
 
 # --------------------------------------------------------------------------- double backward
-def double_backward_function(kw):
-    """(x, w, b) ↦ the first-order gradients, recorded, combined into one scalar."""
-    def f(x, w, b):
-        with chainrule.enable_grad():  # gradcheck evaluates f under no_grad
-            y = F.conv2d(x, w, b, **kw)
-            gx, gw = chainrule.grad((y * y).sum(), [x, w], create_graph=True)
-            return (gx * gx).sum() + (gw * gw * gw).sum()
-    return f
 
 
 @pytest.mark.parametrize("name", ["stride2-pad1", "groups2", "dilation2"])
 def test_conv2d_double_backward_gradcheck(rng, name):
     x, w, b, kw = conv_inputs(rng, CONV_CASES[name])
-    report = gradcheck(double_backward_function(kw), [x, w, b], atol=1e-4)
+    report = gradcheck(double_backward(F.conv2d, kw), [x, w, b], atol=1e-4)
     assert report.ok, report.explain()
 
 
 def test_conv2d_double_backward_matches_torch(torch, rng):
     x, w, b, kw = conv_inputs(rng, CONV_CASES["everything"])
-    double_backward_function(kw)(x, w, b).backward()
+    double_backward(F.conv2d, kw)(x, w, b).backward()
     tx, tw, tb = to_torch(torch, x), to_torch(torch, w), to_torch(torch, b)
     ty = torch.nn.functional.conv2d(tx, tw, tb, **kw)
     gx, gw = torch.autograd.grad((ty * ty).sum(), [tx, tw], create_graph=True)
