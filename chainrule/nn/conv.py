@@ -35,6 +35,20 @@ def _check_channels(in_channels: int, out_channels: int, groups: int) -> tuple[i
     return in_channels, out_channels, groups
 
 
+def _init_parameters(layer: Module, channels: tuple[int, int], bias: bool,
+                     init: str | Callable[..., Any], rng: RngLike, seed: int | None,
+                     dtype: Any) -> None:
+    """A convolution's weight, of shape ``channels + kernel_size`` and drawn by ``init``
+    (which reads a 4-D weight's first two axes as out and in/groups, as PyTorch's
+    initialisers do for both kinds of convolution), and its zero bias, or none."""
+    layer.weight = Parameter(np.empty((*channels, *layer.kernel_size), dtype=dtype))
+    get_initializer(init)(layer.weight, rng=make_rng(rng, seed))
+    if bias:
+        layer.bias = zeros_(Parameter(np.empty(layer.out_channels, dtype=dtype)))
+    else:
+        layer.register_parameter("bias", None)
+
+
 class Conv2d(Module):
     """2-D convolution layer: (N, C_in, H, W) → (N, C_out, OH, OW).
 
@@ -73,15 +87,8 @@ class Conv2d(Module):
             raise ValueError(f"Conv2d: padding_mode must be one of {PADDING_MODES}, got "
                              f"{padding_mode!r}")
         self.padding_mode = padding_mode
-        self.weight = Parameter(np.empty(
-            (self.out_channels, self.in_channels // self.groups, *self.kernel_size),
-            dtype=dtype))
-        # fan_in_and_fan_out reads a 4-D weight as (out, in/groups, kh, kw)
-        get_initializer(init)(self.weight, rng=make_rng(rng, seed))
-        if bias:
-            self.bias = zeros_(Parameter(np.empty(self.out_channels, dtype=dtype)))
-        else:
-            self.register_parameter("bias", None)
+        _init_parameters(self, (self.out_channels, self.in_channels // self.groups),
+                         bias, init, rng, seed, dtype)
 
     def forward(self, x: Any) -> Tensor:
         x, padding = as_input(x, self.weight), self.padding
@@ -135,14 +142,8 @@ class ConvTranspose2d(Module):
             raise ValueError(f"ConvTranspose2d: output_padding {self.output_padding} must be "
                              f"smaller than the stride {self.stride} or the dilation "
                              f"{self.dilation} (along each axis)")
-        self.weight = Parameter(np.empty(
-            (self.in_channels, self.out_channels // self.groups, *self.kernel_size),
-            dtype=dtype))
-        get_initializer(init)(self.weight, rng=make_rng(rng, seed))
-        if bias:
-            self.bias = zeros_(Parameter(np.empty(self.out_channels, dtype=dtype)))
-        else:
-            self.register_parameter("bias", None)
+        _init_parameters(self, (self.in_channels, self.out_channels // self.groups),
+                         bias, init, rng, seed, dtype)
 
     def forward(self, x: Any, output_size: Sequence[int] | None = None) -> Tensor:
         x = as_input(x, self.weight)
