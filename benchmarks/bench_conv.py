@@ -246,7 +246,7 @@ class AlgorithmShares:
 
         def timed_weight_grad(padded, g, weight_shape, window, groups):
             algorithm = conv_ops._choose_algorithm(window, padded.shape[0], g.shape[1],
-                                                   g.shape[2:], groups)
+                                                   g.shape[2:], groups, weight_grad=True)
             start = CLOCK()
             out = weight_grad(padded, g, weight_shape, window, groups)
             self._add(f"{algorithm}: weight gradient", start)
@@ -331,7 +331,9 @@ NETWORK_CONVS = [  # name, in, out, image size, kernel, padding (batch 100)
     ("DeepConvNet conv1", 1, 16, 28, 3, 1), ("DeepConvNet conv2", 16, 16, 28, 3, 1),
     ("DeepConvNet conv3", 16, 32, 14, 3, 1), ("DeepConvNet conv4", 32, 32, 14, 3, 2),
     ("DeepConvNet conv5", 32, 64, 8, 3, 1), ("DeepConvNet conv6", 64, 64, 8, 3, 1),
-    ("SimpleConvNet conv1", 1, 30, 28, 5, 0)]
+    ("SimpleConvNet conv1", 1, 30, 28, 5, 0),
+    # wider layers than the networks', where the rule's Winograd bound lies
+    ("wider", 64, 64, 16, 3, 1), ("wider", 128, 128, 14, 3, 1)]
 
 
 def algorithm_table(rounds: int) -> None:
@@ -367,7 +369,8 @@ def algorithm_table(rounds: int) -> None:
             size_out = tuple(x.shape[2:]) if pass_name == "dx" else out
             rule = conv_ops._choose_algorithm(
                 conv_ops.Window((k, k), (1, 1), (k - 1 - p, k - 1 - p))
-                if pass_name == "dx" else window, shape[0], shape[1], size_out, 1)
+                if pass_name == "dx" else window, shape[0], shape[1], size_out, 1,
+                weight_grad=pass_name == "dW")
             print(f"{name + f' {c}→{o} {size}×{size}':34}{pass_name:>8}" + "".join(
                 f"{best[a] * 1e3:11.2f}" if a in best else f"{'-':>11}"
                 for a in conv_ops.ALGORITHMS) + f"   {rule}")

@@ -251,20 +251,27 @@ def _winograd_applies(window: Window, groups: int) -> bool:
 
 
 def _choose_algorithm(window: Window, in_channels: int, out_channels: int,
-                      out_size: tuple[int, int], groups: int) -> str:
-    """The algorithm for a convolution's forward pass, its weight gradient, and its
-    input gradient computed as a convolution (with the channel counts swapped).
+                      out_size: tuple[int, int], groups: int,
+                      weight_grad: bool = False) -> str:
+    """The algorithm for a convolution's forward pass, its input gradient computed as a
+    convolution (with the channel counts swapped), or (``weight_grad``) its weight
+    gradient.
 
     The rule, measured with ``benchmarks/bench_conv.py --algorithms`` (one thread,
-    batch 100, DeepConvNet's and SimpleConvNet's shapes; the table is in
-    docs/convolution.md), is the same for all three:
+    batch 100, DeepConvNet's and SimpleConvNet's shapes and two wider layers, on two
+    machines; the tables are in docs/convolution.md):
 
-    * Winograd F(2×2, 3×3) for 3×3, stride-1 kernels with at least 32 input and
-      output channels and an output of at least 16×16. Its transforms cost about as
-      much per channel as im2col's copy, and only with enough channels do the
-      multiplications it saves outweigh them (16-channel layers, or 8×8 images, were
-      10-70 % slower than banded im2col; conv4 of DeepConvNet, 32→32 at 16×16, 5-10 %
-      faster);
+    * Winograd F(2×2, 3×3) for the forward pass and the input gradient of 3×3,
+      stride-1 kernels with at least 64 input and output channels and an output of at
+      least 16×16. Its transforms cost about as much per channel as im2col's copy, and
+      its products are short (one per transform point, channels deep), which OpenBLAS
+      runs slowly; only with many channels do the multiplications it saves outweigh
+      that. On a 2-core AMD EPYC it was 5-10 % faster than banded im2col for 64→64 at
+      16×16 and 28×28, and 15-35 % slower on every layer of the textbook's networks
+      (on an Intel machine, 5-12 % faster for DeepConvNet's conv4, 32→32 at 16×16;
+      the rule takes the side that is never much slower);
+    * never Winograd for the weight gradient: its adjoint transforms made it slower
+      than banded im2col on every shape measured (up to 2.6× slower at 256 channels);
     * plain im2col when a column holds at most 32 numbers (C·kh·kw ≤ 32: a first layer
       of one or three channels), where one product of the whole batch is faster than
       products of few-row bands;
@@ -276,8 +283,8 @@ def _choose_algorithm(window: Window, in_channels: int, out_channels: int,
                 or _forced_algorithm == "banded" and groups == 1:
             return _forced_algorithm
         return "im2col"
-    if _winograd_applies(window, groups) and min(in_channels, out_channels) >= 32 \
-            and min(out_size) >= 16:
+    if not weight_grad and _winograd_applies(window, groups) \
+            and min(in_channels, out_channels) >= 64 and min(out_size) >= 16:
         return "winograd"
     column = in_channels // groups * window.kernel[0] * window.kernel[1]
     return "banded" if groups == 1 and column > 32 else "im2col"
@@ -292,19 +299,15 @@ def _pad_stored(x: np.ndarray, window: Window, out_size: tuple[int, int]) -> np.
     return _winograd.pad_stored(x, window.padding, (h + 2 * ph, w + 2 * pw))
 
 
-def _unfold_rows(padded: np.ndarray, window: Window, out_size: tuple[int, int],
-                 rows: tuple[int, int], out: np.ndarray | None = None) -> np.ndarray:
-    """im2col of output rows rows[0]..rows[1] from a padded (C, Hp, Wp, N) input:
-    (C, kh, kw, rows, OW, N), into ``out`` if given."""
+def _windows(padded: np.ndarray, window: Window, out_size: tuple[int, int]) -> np.ndarray:
+    """Every receptive field of a padded (C, Hp, Wp, N) input, as a strided view
+    (C, kh, kw, OH, OW, N): im2col's columns before the copy. Made once per pass; each
+    band copies its rows ``[:, :, :, r0:r1]`` (a new view per band cost as much as a
+    small band's copy)."""
     (sh, sw), (dh, dw), span = window.stride, window.dilation, window.span()
-    r0, r1 = rows
-    part = padded[:, r0 * sh:(r1 - 1) * sh + span[0], :(out_size[1] - 1) * sw + span[1]]
+    part = padded[:, :(out_size[0] - 1) * sh + span[0], :(out_size[1] - 1) * sw + span[1]]
     view = sliding_window_view(part, span, axis=(1, 2))[:, ::sh, ::sw, :, ::dh, ::dw]
-    view = view.transpose(0, 4, 5, 1, 2, 3)  # (C, kh, kw, rows, OW, N)
-    if out is None:
-        return np.ascontiguousarray(view)
-    np.copyto(out, view)
-    return out
+    return view.transpose(0, 4, 5, 1, 2, 3)
 
 
 def _row_bands(count: int, row_bytes: int) -> list[tuple[int, int]]:
@@ -332,15 +335,15 @@ def _convolve(padded: np.ndarray, weight: np.ndarray, window: Window,
         return _winograd.convolve(padded, weight, out_size)
     if algorithm == "banded":
         y = recycled((o, oh, ow, n), padded.dtype)
-        w = weight.reshape(o, -1)
+        w, windows = weight.reshape(o, -1), _windows(padded, window, out_size)
         for r0, r1 in _row_bands(oh, c * kh * kw * ow * n * padded.itemsize):
             cols = recycled((c, kh, kw, r1 - r0, ow, n), padded.dtype)
-            _unfold_rows(padded, window, out_size, (r0, r1), cols)
+            np.copyto(cols, windows[:, :, :, r0:r1])
             np.matmul(w, cols.reshape(c * kh * kw, -1), out=y[:, r0:r1].reshape(o, -1))
             del cols  # its memory serves the next band
         return y
-    cols = _unfold_rows(padded, window, out_size, (0, oh),
-                        recycled((c, kh, kw, oh, ow, n), padded.dtype))
+    cols = recycled((c, kh, kw, oh, ow, n), padded.dtype)
+    np.copyto(cols, _windows(padded, window, out_size))
     w = weight.reshape(groups, o // groups, -1)                  # (G, O/G, C/G·kh·kw)
     y = recycled((o, oh, ow, n), padded.dtype)
     np.matmul(w, _as_groups(cols.reshape(-1, oh * ow * n), groups),
@@ -395,20 +398,21 @@ def _conv_weight_grad(padded: np.ndarray, g: np.ndarray, weight_shape: tuple[int
     input (C, Hp, Wp, N)."""
     n, o, oh, ow = g.shape
     c, (kh, kw) = padded.shape[0], window.kernel
-    algorithm = _choose_algorithm(window, c, o, (oh, ow), groups)
+    algorithm = _choose_algorithm(window, c, o, (oh, ow), groups, weight_grad=True)
     g = _batch_innermost(g).transpose(1, 2, 3, 0)  # stored (O, OH, OW, N)
     if algorithm == "winograd":
         return _winograd.weight_grad(padded, g, _winograd.F2x2)
     if algorithm == "banded":
         dw = np.zeros((o, c * kh * kw), dtype=padded.dtype)
+        windows = _windows(padded, window, (oh, ow))
         for r0, r1 in _row_bands(oh, c * kh * kw * ow * n * padded.itemsize):
             cols = recycled((c, kh, kw, r1 - r0, ow, n), padded.dtype)
-            _unfold_rows(padded, window, (oh, ow), (r0, r1), cols)
+            np.copyto(cols, windows[:, :, :, r0:r1])
             dw += g[:, r0:r1].reshape(o, -1) @ cols.reshape(c * kh * kw, -1).T
             del cols  # its memory serves the next band
         return dw.reshape(weight_shape)
-    cols = _unfold_rows(padded, window, (oh, ow), (0, oh),
-                        recycled((c, kh, kw, oh, ow, n), padded.dtype))
+    cols = recycled((c, kh, kw, oh, ow, n), padded.dtype)
+    np.copyto(cols, _windows(padded, window, (oh, ow)))
     cols = _as_groups(cols.reshape(-1, oh * ow * n), groups)
     g = g.reshape(groups, o // groups, -1)
     return np.matmul(g, cols.transpose(0, 2, 1)).reshape(weight_shape)
