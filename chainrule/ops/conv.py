@@ -51,8 +51,9 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from chainrule.ops import _winograd
 from chainrule.ops._scratch import recycled
+from chainrule.ops.nn import _sum_rows
 from chainrule.ops.padding import pad
-from chainrule.tensor import Function, Tensor, as_tensor
+from chainrule.tensor import Function, Tensor, _GradMode, as_tensor
 
 __all__ = ["conv2d", "conv_padding", "im2col", "col2im", "Window"]
 
@@ -447,7 +448,12 @@ class Conv2d(Function):
             if needs[1] else None
         if len(self.inputs) == 2:
             return gx, gw
-        gb = g.sum(axis=(0, 2, 3)) if needs[2] else None
+        gb = None
+        if needs[2] and _GradMode.enabled:  # create_graph: a recorded sum
+            gb = g.sum(axis=(0, 2, 3))
+        elif needs[2]:  # the hot path: db = Σ_(n,h,w) g as a matrix-vector product
+            stored = _batch_innermost(g.data).transpose(1, 2, 3, 0)  # (O, OH, OW, N)
+            gb = Tensor._wrap(_sum_rows(stored.reshape(stored.shape[0], -1).T))
         return gx, gw, gb
 
 
