@@ -48,13 +48,16 @@ def checkout_first() -> None:
 
 
 def blas_threads(threads: int) -> contextlib.AbstractContextManager:
-    """Limit NumPy's BLAS to ``threads`` threads inside the ``with`` block (without
-    threadpoolctl the limit was set from the environment before NumPy loaded)."""
+    """Compute with ``threads`` threads inside the ``with`` block as ``chainrule
+    --threads`` does (``chainrule.num_threads``: chainrule splits its large products,
+    NumPy's BLAS runs one thread in each; the hand-written NumPy therefore runs on
+    one). Without threadpoolctl the limit was set from the environment before NumPy
+    loaded."""
     if not HAVE_THREADPOOLCTL:
         return contextlib.nullcontext()
-    from threadpoolctl import threadpool_limits
+    from chainrule.threads import num_threads
 
-    return threadpool_limits(threads, user_api="blas")
+    return num_threads(threads)
 
 
 # --------------------------------------------------------------------------- options

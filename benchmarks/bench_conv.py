@@ -204,16 +204,19 @@ def step_flops(model: chainrule.nn.Module) -> float:
     return flops
 
 
-def gemm_rate(repeats: int = 10) -> float:
-    """FLOP/s of NumPy's float32 matrix product of two 1024×1024 matrices (best of
-    ``repeats``, timed by CLOCK)."""
+def gemm_rate(threads: int, repeats: int = 10) -> float:
+    """FLOP/s of NumPy's float32 matrix product of two 1024×1024 matrices on
+    ``threads`` BLAS threads (best of ``repeats``, timed by CLOCK)."""
+    from threadpoolctl import threadpool_limits
+
     a = np.random.default_rng(0).random((1024, 1024), dtype=np.float32)
-    a @ a
-    best = np.inf
-    for _ in range(repeats):
-        start = CLOCK()
+    with threadpool_limits(threads, user_api="blas"):
         a @ a
-        best = min(best, CLOCK() - start)
+        best = np.inf
+        for _ in range(repeats):
+            start = CLOCK()
+            a @ a
+            best = min(best, CLOCK() - start)
     return 2 * 1024**3 / best
 
 
@@ -383,7 +386,8 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=10)
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2],
-                        help="thread counts for NumPy's BLAS and PyTorch (default: 1 2)")
+                        help="thread counts for chainrule (chainrule.set_num_threads) and PyTorch "
+                             "(default: 1 2)")
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                         help="time one-thread runs by the wall clock or by this "
                              "process's CPU time (steadier on a busy machine)")
@@ -396,8 +400,6 @@ def main() -> None:
         parser.error("--rounds, --batches and --threads must be at least 1")
     x, y = load(args.data_dir, BATCH * args.batches)
 
-    from threadpoolctl import threadpool_limits
-
     try:
         import torch
 
@@ -405,7 +407,7 @@ def main() -> None:
     except ImportError:
         torch = None
     if args.algorithms:
-        threadpool_limits(args.threads[0], user_api="blas")
+        chainrule.set_num_threads(args.threads[0])
         CLOCK = time.process_time if args.clock == "cpu" and args.threads[0] == 1 \
             else time.perf_counter
         print(f"milliseconds, best of {args.rounds}, {args.threads[0]} thread(s), "
@@ -413,12 +415,12 @@ def main() -> None:
         algorithm_table(args.rounds)
         return
     for threads in args.threads:
-        threadpool_limits(threads, user_api="blas")
+        chainrule.set_num_threads(threads)  # as `chainrule --threads N` computes
         CLOCK = time.process_time if args.clock == "cpu" and threads == 1 \
             else time.perf_counter
         if torch:
             torch.set_num_threads(threads)
-        rate = gemm_rate()
+        rate = gemm_rate(threads)
         print(f"\nbatch {BATCH}, float32, {args.rounds} rounds of {args.batches} batches, "
               f"{threads} thread{'s' if threads > 1 else ''}, "
               f"{'CPU time' if CLOCK is time.process_time else 'wall clock'}"

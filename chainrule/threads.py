@@ -1,19 +1,28 @@
-"""How many threads the BLAS library under NumPy may use.
+"""How many threads chainrule computes with.
 
-The models here are small: a matrix product is microseconds of work, and on a busy
-machine a second BLAS thread mostly waits for a core. Measured on a 2-core machine
-shared with other jobs, two OpenBLAS threads trained the small models 6 to 30 times
-slower than one; so the command line runs one thread per process unless asked.
-Environment variables (``OPENBLAS_NUM_THREADS``) are read once, when NumPy loads
-BLAS, which is too late for a library already imported; ``threadpoolctl`` changes the
-limit of the loaded library at any time. It is imported only when a limit is set, so
-``import chainrule`` stays light.
+``n`` threads: chainrule's convolutions and large matrix products split their work
+into ``n`` shares that run at once (``chainrule/ops/_parallel.py``), and the BLAS
+library under NumPy runs one thread inside each. Letting BLAS split each product
+itself was slower for the models here: their products are small, and OpenBLAS's idle
+threads spin between calls, taking the cores from the next operation (on 2 cores a
+DeepConvNet step took longer with two BLAS threads than with one). NumPy code of
+your own inside the block therefore multiplies with one thread too.
+
+The models are small: on a busy machine a second thread mostly waits for a core.
+Measured on a 2-core machine shared with other jobs, two threads trained the small
+models 6 to 30 times slower than one; so the command line runs one thread per process
+unless asked. Environment variables (``OPENBLAS_NUM_THREADS``) are read once, when
+NumPy loads BLAS, which is too late for a library already imported; ``threadpoolctl``
+changes the limit of the loaded library at any time. It is imported only when a limit
+is set, so ``import chainrule`` stays light.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+from chainrule.ops import _parallel
 
 
 def _checked(n: int) -> int:
@@ -22,16 +31,36 @@ def _checked(n: int) -> int:
     return n
 
 
+def _configure(n: int) -> None:
+    """Split chainrule's work among ``n`` threads (``ops/_parallel.py``), telling it
+    how to set BLAS's threads for a product."""
+    from threadpoolctl import ThreadpoolController
+
+    blas = ThreadpoolController().select(user_api="blas").lib_controllers
+
+    def set_blas_threads(count: int) -> None:
+        for library in blas:
+            library.set_num_threads(count)
+
+    _parallel.configure(n, set_blas_threads)
+
+
 def set_num_threads(n: int) -> None:
-    """Let NumPy's BLAS use at most ``n`` threads from now on (for the whole process)."""
+    """Compute with ``n`` threads from now on (for the whole process): chainrule's
+    convolutions split among ``n`` threads with one BLAS thread in each, and its
+    matrix products use ``n`` BLAS threads (see ``chainrule/ops/_parallel.py``)."""
     from threadpoolctl import threadpool_limits
 
-    threadpool_limits(limits=_checked(n), user_api="blas")
+    _configure(_checked(n))
+    threadpool_limits(limits=1, user_api="blas")
 
 
 def get_num_threads() -> int | None:
-    """The most threads any loaded BLAS library may use now (``None`` when NumPy's
-    BLAS does not report it)."""
+    """How many threads chainrule computes with now: those set by ``set_num_threads``
+    or ``num_threads``, else the most threads any loaded BLAS library may use
+    (``None`` when NumPy's BLAS does not report it)."""
+    if _parallel.workers() > 1:
+        return _parallel.workers()
     import numpy  # noqa: F401  (BLAS is loaded with NumPy; only a loaded one reports)
     from threadpoolctl import threadpool_info
 
@@ -41,8 +70,9 @@ def get_num_threads() -> int | None:
 
 @contextmanager
 def num_threads(n: int | None) -> Iterator[None]:
-    """Within the ``with`` block, BLAS uses at most ``n`` threads; the limit before is
-    restored after it. ``None`` (or 0) leaves BLAS's own default.
+    """Within the ``with`` block, compute with ``n`` threads (see ``set_num_threads``);
+    the setting before is restored after it. ``None`` (or 0) leaves BLAS's own default
+    and splits nothing.
 
     >>> from chainrule import num_threads
     >>> with num_threads(1):
@@ -53,5 +83,10 @@ def num_threads(n: int | None) -> Iterator[None]:
         return
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(limits=_checked(n), user_api="blas"):
-        yield
+    before = _parallel.workers()
+    with threadpool_limits(limits=1, user_api="blas"):
+        _configure(_checked(n))
+        try:
+            yield
+        finally:
+            _configure(before)

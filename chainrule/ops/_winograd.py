@@ -49,10 +49,12 @@ F(4, 3); the measured errors and the bound the tests use are in docs/convolution
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
 
+from chainrule.ops import _parallel
 from chainrule.ops._scratch import recycled
 
 BAND_BYTES = 2 * 2**20  # the transformed input tiles of one band (measured: 1-2 MiB best)
@@ -216,17 +218,21 @@ def convolve(padded: np.ndarray, weight: np.ndarray, out_size: tuple[int, int],
     u = filter_transform(weight, f)                          # (t², O, C)
     y = recycled((o, ty, m, tx, m, n), padded.dtype)  # the output tiles, in place
     row_bytes = t * t * c * tx * n * padded.itemsize
-    for t0, t1 in _bands(ty, row_bytes):
-        v = _input_tiles(padded, t0, t1, f)
-        products = recycled((t * t, o, (t1 - t0) * tx * n), padded.dtype)
-        np.matmul(u, v.reshape(t * t, c, -1), out=products)  # M[ξ] = U[ξ]·V[ξ]
-        products = products.reshape(t, t, o, t1 - t0, tx, n)
-        # Y = Aᵀ M A: along the rows, then the columns straight into the output tiles
-        half = recycled((m, t, o, t1 - t0, tx, n), padded.dtype)
-        _combine(f.AT, list(products), half)
-        for i in range(m):
-            _combine(f.AT, list(half[i]), [y[:, t0:t1, i, :, j] for j in range(m)])
-        del v, products, half  # their memory serves the next band
+
+    def bands(share: Sequence[tuple[int, int]]) -> None:
+        for t0, t1 in share:
+            v = _input_tiles(padded, t0, t1, f)
+            products = recycled((t * t, o, (t1 - t0) * tx * n), padded.dtype)
+            np.matmul(u, v.reshape(t * t, c, -1), out=products)  # M[ξ] = U[ξ]·V[ξ]
+            products = products.reshape(t, t, o, t1 - t0, tx, n)
+            # Y = Aᵀ M A: along the rows, then the columns straight into the output tiles
+            half = recycled((m, t, o, t1 - t0, tx, n), padded.dtype)
+            _combine(f.AT, list(products), half)
+            for i in range(m):
+                _combine(f.AT, list(half[i]), [y[:, t0:t1, i, :, j] for j in range(m)])
+            del v, products, half  # their memory serves the next band
+
+    _parallel.split(_bands(ty, row_bytes), bands)
     return y.reshape(o, ty * m, tx * m, n)[:, :out_size[0], :out_size[1]]
 
 
@@ -242,17 +248,24 @@ def weight_grad(padded: np.ndarray, g: np.ndarray, f: Transform = F2x2) -> np.nd
         full[:, :g.shape[1], :g.shape[2]] = g
         g = full
     g = g.reshape(o, ty, m, tx, m, n)
-    du = np.zeros((t * t, o, c), dtype=padded.dtype)
     row_bytes = t * t * c * tx * n * padded.itemsize
     a = f.AT.T  # (t, m): the transpose of the output transform
-    for t0, t1 in _bands(ty, row_bytes):
-        v = _input_tiles(padded, t0, t1, f)
-        half = recycled((t, o, t1 - t0, tx, m, n), g.dtype)
-        _combine(a, [g[:, t0:t1, i] for i in range(m)], half)
-        dm = recycled((t, t, o, t1 - t0, tx, n), g.dtype)
-        for r in range(t):
-            _combine(a, [half[r][:, :, :, j] for j in range(m)], dm[r])
-        du += np.matmul(dm.reshape(t * t, o, -1), v.reshape(t * t, c, -1).transpose(0, 2, 1))
-        del v, half, dm  # their memory serves the next band
+
+    def bands(share: Sequence[tuple[int, int]]) -> np.ndarray:
+        du = np.zeros((t * t, o, c), dtype=padded.dtype)
+        for t0, t1 in share:
+            v = _input_tiles(padded, t0, t1, f)
+            half = recycled((t, o, t1 - t0, tx, m, n), g.dtype)
+            _combine(a, [g[:, t0:t1, i] for i in range(m)], half)
+            dm = recycled((t, t, o, t1 - t0, tx, n), g.dtype)
+            for r in range(t):
+                _combine(a, [half[r][:, :, :, j] for j in range(m)], dm[r])
+            du += np.matmul(dm.reshape(t * t, o, -1),
+                            v.reshape(t * t, c, -1).transpose(0, 2, 1))
+            del v, half, dm  # their memory serves the next band
+        return du
+
+    shares = _parallel.split(_bands(ty, row_bytes), bands)
+    du = sum(shares[1:], shares[0])
     dw = np.einsum("ai,aboc,bj->ocij", f.G, du.reshape(t, t, o, c).astype(np.float64), f.G)
     return dw.astype(padded.dtype)

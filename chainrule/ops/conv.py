@@ -49,7 +49,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from chainrule.ops import _winograd
+from chainrule.ops import _parallel, _winograd
 from chainrule.ops._scratch import recycled
 from chainrule.ops.nn import _sum_rows
 from chainrule.ops.padding import pad
@@ -319,6 +319,16 @@ def _row_bands(count: int, row_bytes: int) -> list[tuple[int, int]]:
     return [(start, min(start + size, count)) for start in range(0, count, size)]
 
 
+def _bands(algorithm: str, rows: int, row_bytes: int) -> list[tuple[int, int]]:
+    """The bands of output rows an im2col pass loops over: cache-sized ones for
+    "banded"; for plain im2col the whole output, or one band per thread (see
+    ``_parallel``)."""
+    if algorithm == "banded":
+        return _row_bands(rows, row_bytes)
+    count = min(_parallel.workers(), rows)
+    return [(rows * k // count, rows * (k + 1) // count) for k in range(count)]
+
+
 def _grad_matrix(g: np.ndarray, groups: int) -> np.ndarray:
     """The output gradient (N, O, OH, OW) as (G, O/G, OH·OW·N): free when ``g`` is
     stored batch-innermost like a convolution's output, one copy otherwise."""
@@ -334,14 +344,18 @@ def _convolve(padded: np.ndarray, weight: np.ndarray, window: Window,
     oh, ow = out_size
     if algorithm == "winograd":
         return _winograd.convolve(padded, weight, out_size)
-    if algorithm == "banded":
+    if groups == 1:  # plain or banded im2col: a loop over bands of output rows
         y = recycled((o, oh, ow, n), padded.dtype)
         w, windows = weight.reshape(o, -1), _windows(padded, window, out_size)
-        for r0, r1 in _row_bands(oh, c * kh * kw * ow * n * padded.itemsize):
-            cols = recycled((c, kh, kw, r1 - r0, ow, n), padded.dtype)
-            np.copyto(cols, windows[:, :, :, r0:r1])
-            np.matmul(w, cols.reshape(c * kh * kw, -1), out=y[:, r0:r1].reshape(o, -1))
-            del cols  # its memory serves the next band
+
+        def compute(bands: Sequence[tuple[int, int]]) -> None:
+            for r0, r1 in bands:
+                cols = recycled((c, kh, kw, r1 - r0, ow, n), padded.dtype)
+                np.copyto(cols, windows[:, :, :, r0:r1])
+                np.matmul(w, cols.reshape(c * kh * kw, -1), out=y[:, r0:r1].reshape(o, -1))
+                del cols  # its memory serves the next band
+
+        _parallel.split(_bands(algorithm, oh, c * kh * kw * ow * n * padded.itemsize), compute)
         return y
     cols = recycled((c, kh, kw, oh, ow, n), padded.dtype)
     np.copyto(cols, _windows(padded, window, out_size))
@@ -403,15 +417,21 @@ def _conv_weight_grad(padded: np.ndarray, g: np.ndarray, weight_shape: tuple[int
     g = _batch_innermost(g).transpose(1, 2, 3, 0)  # stored (O, OH, OW, N)
     if algorithm == "winograd":
         return _winograd.weight_grad(padded, g, _winograd.F2x2)
-    if algorithm == "banded":
-        dw = np.zeros((o, c * kh * kw), dtype=padded.dtype)
+    if groups == 1:  # plain or banded im2col: the bands' products summed
         windows = _windows(padded, window, (oh, ow))
-        for r0, r1 in _row_bands(oh, c * kh * kw * ow * n * padded.itemsize):
-            cols = recycled((c, kh, kw, r1 - r0, ow, n), padded.dtype)
-            np.copyto(cols, windows[:, :, :, r0:r1])
-            dw += g[:, r0:r1].reshape(o, -1) @ cols.reshape(c * kh * kw, -1).T
-            del cols  # its memory serves the next band
-        return dw.reshape(weight_shape)
+
+        def compute(bands: Sequence[tuple[int, int]]) -> np.ndarray:
+            dw = np.zeros((o, c * kh * kw), dtype=padded.dtype)
+            for r0, r1 in bands:
+                cols = recycled((c, kh, kw, r1 - r0, ow, n), padded.dtype)
+                np.copyto(cols, windows[:, :, :, r0:r1])
+                dw += g[:, r0:r1].reshape(o, -1) @ cols.reshape(c * kh * kw, -1).T
+                del cols  # its memory serves the next band
+            return dw
+
+        shares = _parallel.split(
+            _bands(algorithm, oh, c * kh * kw * ow * n * padded.itemsize), compute)
+        return sum(shares[1:], shares[0]).reshape(weight_shape)
     cols = recycled((c, kh, kw, oh, ow, n), padded.dtype)
     np.copyto(cols, _windows(padded, window, (oh, ow)))
     cols = _as_groups(cols.reshape(-1, oh * ow * n), groups)

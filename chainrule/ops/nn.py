@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from chainrule.ops import _parallel
 from chainrule.ops._checks import normalize_axis, normalize_single_axis
 from chainrule.ops._constants import cached_array
 from chainrule.ops.elementwise import maximum, sigmoid, softplus, stable_sigmoid
@@ -47,9 +48,10 @@ class Linear(Function):
     def forward(self, x, weight, bias=None):
         if x.ndim > 2:  # one (N·T, in)·(in, out) product: NumPy's matmul over a stack of
             # matrices is about 1.7× slower (a language model's (20, 35, 100) inputs)
-            y = (x.reshape(-1, x.shape[-1]) @ weight).reshape(x.shape[:-1] + weight.shape[1:])
+            y = _parallel.matmul(x.reshape(-1, x.shape[-1]), weight).reshape(
+                x.shape[:-1] + weight.shape[1:])
         else:
-            y = x @ weight
+            y = _parallel.matmul(x, weight) if weight.ndim == 2 else x @ weight
         if bias is not None:
             y += bias
         return y
@@ -73,7 +75,7 @@ class Linear(Function):
         if not recording:
             # the hot path of training: the same formulas on the bare arrays, without
             # the bookkeeping of tensor operations (arrays and tensors both have
-            # @, .T, .reshape and .sum, so the lines below serve both)
+            # .T, .reshape and .sum, so the lines below serve both up to the products)
             g, x, weight = g.data, x.data, weight.data
         # fold any leading axes into one batch axis: (..., n) -> (batch, n)
         x2 = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
@@ -87,11 +89,14 @@ class Linear(Function):
                 gb = g
             else:
                 gb = g2.sum(axis=0) if recording else _sum_rows(g2)
-        grads = ((g2 @ weight.T).reshape(x.shape) if needs[0] else None,
-                 x2.T @ g2 if needs[1] else None,
-                 gb)[:len(needs)]
         if recording:
-            return grads
+            return ((g2 @ weight.T).reshape(x.shape) if needs[0] else None,
+                    x2.T @ g2 if needs[1] else None,
+                    gb)[:len(needs)]
+        # on arrays, the products get the threads (see ops/_parallel.py)
+        grads = (_parallel.matmul(g2, weight.T).reshape(x.shape) if needs[0] else None,
+                 _parallel.matmul(x2.T, g2) if needs[1] else None,
+                 gb)[:len(needs)]
         return tuple([None if a is None else Tensor._wrap(a) for a in grads])
 
 

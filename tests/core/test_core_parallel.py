@@ -1,0 +1,114 @@
+"""chainrule/ops/_parallel.py: work shared among threads (chainrule.num_threads(n)).
+
+The shares must give the results of one thread: a convolution's forward pass and input
+gradient bit for bit, its weight gradient and a split product to round-off (another
+order of additions, another blocking inside BLAS); errors in a share reach the caller
+after every share ended.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import chainrule
+import chainrule.functional as F
+import chainrule.ops.conv as conv_ops
+from chainrule import Tensor
+from chainrule.ops import _parallel, _winograd
+
+
+@pytest.fixture
+def two_threads(monkeypatch):
+    """chainrule.num_threads(2), restored after the test."""
+    with chainrule.num_threads(2):
+        yield
+
+
+def test_num_threads_shares_and_holds_blas_at_one_inside():
+    from threadpoolctl import threadpool_info
+
+    before = _parallel.workers()
+    with chainrule.num_threads(3):
+        assert _parallel.workers() == 3 and chainrule.get_num_threads() == 3
+        blas = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+        assert blas and max(blas) == 1
+    assert _parallel.workers() == before
+
+
+def test_split_gives_every_share_in_order_and_uses_other_threads(two_threads):
+    names = []
+
+    def work(share):
+        names.append(threading.current_thread().name)
+        time.sleep(0.05)  # long enough that the shares overlap
+        return list(share)
+
+    assert _parallel.split(list(range(7)), work) == [[0, 1, 2], [3, 4, 5, 6]]
+    assert len(set(names)) == 2
+    assert _parallel.split([5], work) == [[5]]  # one item: no split
+    with chainrule.num_threads(1):
+        assert _parallel.split(list(range(4)), work) == [[0, 1, 2, 3]]
+
+
+def test_an_error_in_a_share_is_raised_after_all_shares_ended(two_threads):
+    finished = []
+
+    def work(share):
+        if share[0] == 2:
+            raise ValueError("share two failed")
+        time.sleep(0.1)
+        finished.append(share[0])
+
+    with pytest.raises(ValueError, match="share two failed"):
+        _parallel.split([0, 1, 2, 3], work)
+    assert finished == [0]  # the calling thread's share ran to its end first
+
+
+@pytest.mark.parametrize("shape", [(300, 200, 700), (700, 200, 300)])  # columns / rows
+def test_a_split_product_equals_one_threads(two_threads, rng, monkeypatch, shape):
+    m, k, n = shape
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    monkeypatch.setattr(_parallel, "SPLIT_MACS", 1)
+    monkeypatch.setattr(_parallel, "_last_split", time.monotonic())  # as after a conv
+    calls = []
+    monkeypatch.setattr(_parallel, "split", lambda items, work: calls.append(items) or
+                        [work(items[:len(items) // 2]), work(items[len(items) // 2:])])
+    product = _parallel.matmul(a, b)
+    assert calls and len(calls[0]) == (m if m * k >= k * n else n)
+    with chainrule.num_threads(1):
+        np.testing.assert_allclose(product, a @ b, rtol=1e-5, atol=1e-4)
+
+
+def test_a_product_long_after_any_split_is_blas_own(two_threads, rng, monkeypatch):
+    monkeypatch.setattr(_parallel, "_last_split", -np.inf)
+    monkeypatch.setattr(_parallel, "split", lambda *args: pytest.fail("split"))
+    a, b = rng.standard_normal((200, 300)), rng.standard_normal((300, 400))
+    np.testing.assert_array_equal(_parallel.matmul(a, b), a @ b)
+
+
+@pytest.mark.parametrize("algorithm", ["im2col", "banded", "winograd"])
+def test_a_convolution_on_two_threads_equals_one_thread(rng, monkeypatch, algorithm):
+    """Forward and input gradient bit for bit; the weight gradient (partial sums
+    added in another order) to round-off; with many bands so that every share has
+    several."""
+    monkeypatch.setattr(conv_ops, "BAND_BYTES", 1)
+    monkeypatch.setattr(_winograd, "BAND_BYTES", 1)
+    x = rng.standard_normal((3, 4, 9, 8)).astype(np.float32)
+    w = rng.standard_normal((5, 4, 3, 3)).astype(np.float32)
+    g = rng.standard_normal((3, 5, 9, 8)).astype(np.float32)
+    results = []
+    for threads in (1, 2):
+        xt, wt = Tensor(x, requires_grad=True), Tensor(w, requires_grad=True)
+        with chainrule.num_threads(threads), conv_ops.use_algorithm(algorithm):
+            y = F.conv2d(xt, wt, padding=1)
+            y.backward(g)
+        results.append((y.data.copy(), xt.grad.data.copy(), wt.grad.data.copy()))
+    (y1, dx1, dw1), (y2, dx2, dw2) = results
+    np.testing.assert_array_equal(y1, y2)
+    np.testing.assert_array_equal(dx1, dx2)
+    np.testing.assert_allclose(dw1, dw2, rtol=1e-5, atol=1e-5)
