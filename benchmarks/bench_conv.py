@@ -241,9 +241,9 @@ class AlgorithmShares:
     def __enter__(self) -> AlgorithmShares:
         convolve, weight_grad, fold = self.originals.values()
 
-        def timed_convolve(padded, weight, window, out_size, groups, algorithm):
+        def timed_convolve(padded, weight, window, out_size, groups, algorithm, bias=None):
             start = CLOCK()
-            out = convolve(padded, weight, window, out_size, groups, algorithm)
+            out = convolve(padded, weight, window, out_size, groups, algorithm, bias)
             self._add(f"{algorithm}: convolution", start)
             return out
 

@@ -337,13 +337,18 @@ def _grad_matrix(g: np.ndarray, groups: int) -> np.ndarray:
 
 
 def _convolve(padded: np.ndarray, weight: np.ndarray, window: Window,
-              out_size: tuple[int, int], groups: int, algorithm: str) -> np.ndarray:
-    """y = W ⋆ x of a padded (C, Hp, Wp, N) input, stored (O, OH, OW, N)."""
+              out_size: tuple[int, int], groups: int, algorithm: str,
+              bias: np.ndarray | None = None) -> np.ndarray:
+    """y = W ⋆ x (+ b) of a padded (C, Hp, Wp, N) input, stored (O, OH, OW, N). The
+    im2col bands add the bias while their output is still in the cache."""
     o, (kh, kw) = weight.shape[0], window.kernel
     c, n = padded.shape[0], padded.shape[3]
     oh, ow = out_size
     if algorithm == "winograd":
-        return _winograd.convolve(padded, weight, out_size)
+        y = _winograd.convolve(padded, weight, out_size)
+        if bias is not None:
+            y += bias[:, None, None, None]
+        return y
     if groups == 1:  # plain or banded im2col: a loop over bands of output rows
         y = recycled((o, oh, ow, n), padded.dtype)
         w, windows = weight.reshape(o, -1), _windows(padded, window, out_size)
@@ -353,6 +358,8 @@ def _convolve(padded: np.ndarray, weight: np.ndarray, window: Window,
                 cols = recycled((c, kh, kw, r1 - r0, ow, n), padded.dtype)
                 np.copyto(cols, windows[:, :, :, r0:r1])
                 np.matmul(w, cols.reshape(c * kh * kw, -1), out=y[:, r0:r1].reshape(o, -1))
+                if bias is not None:
+                    y[:, r0:r1] += bias[:, None, None, None]
                 del cols  # its memory serves the next band
 
         _parallel.split(_bands(algorithm, oh, c * kh * kw * ow * n * padded.itemsize), compute)
@@ -363,6 +370,8 @@ def _convolve(padded: np.ndarray, weight: np.ndarray, window: Window,
     y = recycled((o, oh, ow, n), padded.dtype)
     np.matmul(w, _as_groups(cols.reshape(-1, oh * ow * n), groups),
               out=y.reshape(groups, o // groups, -1))            # (G, O/G, M)
+    if bias is not None:
+        y += bias[:, None, None, None]
     return y
 
 
@@ -377,9 +386,7 @@ def _conv_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
     out_size = window.output_size(x.shape, "conv2d")
     algorithm = _choose_algorithm(window, c, weight.shape[0], out_size, groups)
     padded = _pad_stored(x, window, out_size)
-    y = _convolve(padded, weight, window, out_size, groups, algorithm)
-    if bias is not None:
-        y += bias[:, None, None, None]
+    y = _convolve(padded, weight, window, out_size, groups, algorithm, bias)
     return y.transpose(3, 0, 1, 2), padded
 
 
