@@ -106,6 +106,7 @@ class World:
     size: int = 1
     comm: Any = None
     share: BatchShare | None = field(default=None, repr=False)
+    one_machine: bool = True  # every rank shares this machine's memory
 
     @property
     def is_main(self) -> bool:
@@ -205,7 +206,12 @@ def init() -> World:
             f"mpi4py cannot be imported ({error}); install the MPI extra: {INSTALL_HINT}"
         ) from None
     comm = MPI.COMM_WORLD
-    _world = World(comm.Get_rank(), comm.Get_size(), comm if comm.Get_size() > 1 else None)
+    # the ranks that share memory with this one: all of them, or not
+    local = comm.Split_type(MPI.COMM_TYPE_SHARED)
+    one_machine = local.Get_size() == comm.Get_size()
+    local.Free()
+    _world = World(comm.Get_rank(), comm.Get_size(), comm if comm.Get_size() > 1 else None,
+                   one_machine=one_machine)
     if _world.size > 1:
         sys.excepthook = _abort_on_uncaught
     return _world
@@ -333,16 +339,19 @@ class DistributedOptimizer:
     clips them (``clip_grad_norm``, the global norm), then steps. Everything else
     (``zero_grad``, ``param_groups``, ``state_dict``...) is the wrapped optimiser's.
 
-    The gradients are packed into one flat buffer per dtype, with one ``Allreduce``
-    each. On one machine (shared memory) one ``Allreduce`` per tensor, which needs no
-    copies in and out, was as fast within the noise (0.23 against 0.32 ms for the MLP
-    784-256-256-10; 10.5 against 9.7 ms for a 53-tensor, 8 MB TransformerLM, and the
-    other way round in another run); between machines every ``Allreduce`` pays
-    the network's latency 2(K-1) times, which one buffer per dtype pays once (ring
-    model, 8 machines, 10 Gbit/s, 50 µs: 49 ms a step for the TransformerLM's 53
-    tensors, 12 ms for one buffer).
-    benchmarks/bench_distributed.py measures both. A parameter without a gradient on
-    every rank keeps none.
+    How the gradients travel, the faster way for where the ranks run (measured by
+    benchmarks/bench_distributed.py):
+
+    * all ranks on one machine (shared memory): one ``Allreduce`` per gradient, in
+      place, with no copies. On a 2-core machine a SimpleConvNet step's all-reduce
+      took 1.06 ms this way against 1.76 ms through one flat buffer (5 % of the step
+      instead of 9 %), an MLP 784-256-256-10's 0.54 against 1.04 ms;
+    * across machines: the gradients packed into one flat buffer per dtype, one
+      ``Allreduce`` each. Over a network every ``Allreduce`` pays the latency
+      2(K-1) times, which one buffer pays once (ring model, 8 machines, 10 Gbit/s,
+      50 µs: 49 ms a step for a TransformerLM's 53 tensors per tensor, 12 ms flat).
+
+    A parameter without a gradient on every rank keeps none.
     """
 
     def __init__(self, optimizer: Any, world: World | None = None,
@@ -359,40 +368,71 @@ class DistributedOptimizer:
         return [p for group in self.optimizer.param_groups for p in group["params"]]
 
     def allreduce_gradients(self) -> None:
-        """Sum every parameter's gradient over the ranks (in place)."""
+        """Sum every parameter's gradient over the ranks (in place): one ``Allreduce``
+        per gradient when all ranks share one machine, else one per dtype of a flat
+        buffer (see the class's doc)."""
         if self.world.size == 1:
             return
+        params = self._params()
+        if self.world.one_machine:
+            self._allreduce_each(params)
+            return
         by_dtype: dict[np.dtype, list[Tensor]] = {}
-        for p in self._params():
+        for p in params:
             by_dtype.setdefault(np.dtype(p.dtype), []).append(p)
-        for dtype, params in by_dtype.items():
-            # the gradients, then one "has a gradient" flag per parameter
-            size = sum(p.size for p in params) + len(params)
-            buffer = self._buffers.get(dtype)
-            if buffer is None or buffer.size != size:
-                buffer = self._buffers[dtype] = np.empty(size, dtype=dtype)
-            offset = 0
-            flags = buffer[size - len(params):]
-            for i, p in enumerate(params):
-                part = buffer[offset:offset + p.size]
-                if p.grad is None:
-                    part.fill(0)
-                    flags[i] = 0
-                else:
-                    part[...] = p.grad.data.reshape(-1)
-                    flags[i] = 1
-                offset += p.size
-            self.world.allreduce_sum(buffer)
-            offset = 0
-            for i, p in enumerate(params):
-                summed = buffer[offset:offset + p.size].reshape(p.shape)
-                offset += p.size
-                if flags[i] == 0:
-                    continue
-                if p.grad is None:
-                    p.grad = Tensor(summed)  # (a copy: the buffer is reused)
-                else:
-                    np.copyto(p.grad.data, summed)
+        for dtype, group in by_dtype.items():
+            self._allreduce_flat(dtype, group)
+
+    def _allreduce_each(self, params: list[Tensor]) -> None:
+        """One in-place ``Allreduce`` per gradient, after one of the "has a gradient"
+        flags (a rank without a gradient adds zeros)."""
+        flags = np.array([p.grad is not None for p in params], dtype=np.int32)
+        self.world.allreduce_sum(flags)
+        grads: dict[int, np.ndarray] = {}
+        for p, flag in zip(params, flags):
+            if flag == 0:
+                continue
+            if p.grad is None:
+                p.grad = Tensor(np.zeros(p.shape, dtype=p.dtype))
+            grad = p.grad.data
+            # summed in place: a gradient that is a view, or another parameter's array
+            # too, would be summed twice, so it gets its own copy (before any sum)
+            if grad.base is not None or id(grad) in grads or not grad.flags.c_contiguous:
+                grad = np.array(grad, order="C")
+                p.grad = Tensor._wrap(grad)
+            grads[id(grad)] = grad
+        for grad in grads.values():
+            self.world.allreduce_sum(grad)
+
+    def _allreduce_flat(self, dtype: np.dtype, params: list[Tensor]) -> None:
+        """The gradients of ``params`` (one dtype) packed into one buffer with one
+        "has a gradient" flag each, summed by one ``Allreduce``, and unpacked."""
+        size = sum(p.size for p in params) + len(params)
+        buffer = self._buffers.get(dtype)
+        if buffer is None or buffer.size != size:
+            buffer = self._buffers[dtype] = np.empty(size, dtype=dtype)
+        offset = 0
+        flags = buffer[size - len(params):]
+        for i, p in enumerate(params):
+            part = buffer[offset:offset + p.size]
+            if p.grad is None:
+                part.fill(0)
+                flags[i] = 0
+            else:
+                part[...] = p.grad.data.reshape(-1)
+                flags[i] = 1
+            offset += p.size
+        self.world.allreduce_sum(buffer)
+        offset = 0
+        for i, p in enumerate(params):
+            summed = buffer[offset:offset + p.size].reshape(p.shape)
+            offset += p.size
+            if flags[i] == 0:
+                continue
+            if p.grad is None:
+                p.grad = Tensor(summed)  # (a copy: the buffer is reused)
+            else:
+                np.copyto(p.grad.data, summed)
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         if closure is not None:

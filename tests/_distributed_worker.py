@@ -105,6 +105,33 @@ def check_batch_norm(world) -> None:
 
 
 def check_training_pieces(world) -> None:
+    """The pieces below with each of DistributedOptimizer's ways to sum: one
+    all-reduce per gradient (the ranks on one machine, as here) and one flat buffer
+    (across machines)."""
+    for one_machine in (True, False):
+        world.one_machine = one_machine
+        _check_training_pieces(world)
+        _check_shared_gradient_arrays(world)
+    world.one_machine = True
+
+
+def _check_shared_gradient_arrays(world) -> None:
+    """Two parameters whose gradients are one array, and a gradient that is a view:
+    each is summed once."""
+    a = nn.Parameter(np.zeros(3, dtype=np.float32))
+    b = nn.Parameter(np.zeros(3, dtype=np.float32))
+    c = nn.Parameter(np.zeros((2, 3), dtype=np.float32))
+    opt = distributed.DistributedOptimizer(optim.SGD([a, b, c], lr=1.0), world)
+    shared = np.full(3, world.rank + 1.0, dtype=np.float32)
+    a.grad, b.grad = Tensor._wrap(shared), Tensor._wrap(shared)
+    c.grad = Tensor._wrap(np.full((3, 2), world.rank + 1.0, dtype=np.float32).T)
+    opt.allreduce_gradients()
+    expected = world.size * (world.size + 1) / 2
+    for p in (a, b, c):
+        np.testing.assert_array_equal(p.grad.data, np.full(p.shape, expected))
+
+
+def _check_training_pieces(world) -> None:
     """broadcast_state (rank 1 starts from other weights), global_mean_loss's value and
     gradient, DistributedOptimizer's sum (a parameter without a gradient anywhere keeps
     none), and a rank with no rows of a batch."""
