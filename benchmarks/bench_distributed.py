@@ -15,7 +15,8 @@ costs.
   all-reduce: load imbalance, or a core taken by another process);
 * per-tensor versus one flat buffer versus buckets for the gradients' all-reduce, on
   the models' own gradient shapes and on those of a 4-block, width-128 TransformerLM
-  (many tensors); ``DistributedOptimizer`` keeps the fastest;
+  (many tensors); ``DistributedOptimizer`` sums per tensor on one machine (the
+  fastest here) and through one flat buffer across machines (one latency a step);
 * a paper estimate for 8 and 64 machines over 10 Gbit/s Ethernet, from the measured
   compute time and the ring all-reduce model: 2(K-1)/K × bytes / bandwidth (plus a
   per-message latency, stated).
@@ -177,8 +178,9 @@ def _max_over_ranks(world, value: float) -> float:
 
 def _allreduce_variants(world, params, repeats: int) -> dict[str, float]:
     """Median seconds to sum gradients of these shapes over the ranks: one Allreduce per
-    tensor, one per bucket of about 256 KiB, or one flat buffer (with the copies in and
-    out, as DistributedOptimizer does)."""
+    tensor (as DistributedOptimizer does on one machine), one per bucket of about
+    256 KiB, or one flat buffer (with the copies in and out, as it does across
+    machines)."""
     from mpi4py import MPI
 
     arrays = [np.random.default_rng(i).random(p.shape, dtype=np.float32)
@@ -267,7 +269,7 @@ def speed_section(args: argparse.Namespace) -> None:
         wait = statistics.median(r[name]["wait"] for r in rounds[2])
         half = statistics.median(r[name]["half_step"] for r in rounds[1])
         full = statistics.median(r[name]["full_step"] for r in rounds[1])
-        alone = statistics.median(r[name]["variants"]["one flat buffer"] for r in rounds[2])
+        alone = statistics.median(r[name]["variants"]["per tensor"] for r in rounds[2])
         estimate = full / (half + alone)
         step1, step2 = statistics.median(one), statistics.median(two)
         summary[name] = (step1, reduce, rounds[2][0][name]["bytes"])
@@ -277,9 +279,9 @@ def speed_section(args: argparse.Namespace) -> None:
               f"{reduce / step2:>9.1%} {wait * 1e3:>11.3f} ms ({wait / step2:>3.0%} of a step) "
               f"{estimate:>19.2f}×")
     print("\n(2 free cores, an estimate: the 1-rank step on 100 images / (the step on 50 + "
-          "the flat all-reduce alone), timed in turns in one process)")
-    print("\nall-reduce of the gradients, 2 ranks (median ms; the fastest is what "
-          "DistributedOptimizer does):")
+          "the per-tensor all-reduce alone), timed in turns in one process)")
+    print("\nall-reduce of the gradients, 2 ranks (median ms; DistributedOptimizer sums per "
+          "tensor on one machine, one flat buffer across machines):")
     for name in (*MODELS, "transformer"):
         last = rounds[2][-1][name]
         variants = {k: statistics.median(r[name]["variants"][k] for r in rounds[2])
