@@ -263,14 +263,14 @@ def _choose_algorithm(window: Window, in_channels: int, out_channels: int,
     machines; the tables are in docs/convolution.md):
 
     * Winograd F(2×2, 3×3) for the forward pass and the input gradient of 3×3,
-      stride-1 kernels with at least 64 input and output channels and an output of at
-      least 16×16. Its transforms cost about as much per channel as im2col's copy, and
-      its products are short (one per transform point, channels deep), which OpenBLAS
-      runs slowly; only with many channels do the multiplications it saves outweigh
-      that. On a 2-core AMD EPYC it was 5-10 % faster than banded im2col for 64→64 at
-      16×16 and 28×28, and 15-35 % slower on every layer of the textbook's networks
-      (on an Intel machine, 5-12 % faster for DeepConvNet's conv4, 32→32 at 16×16;
-      the rule takes the side that is never much slower);
+      stride-1 kernels with at least 128 input and output channels and an output of
+      at least 14×14. Its transforms cost about as much per channel as im2col's copy,
+      and its products are short (one per transform point, channels deep), which
+      OpenBLAS runs slowly; only with many channels do the multiplications it saves
+      outweigh that. On a 2-core AMD EPYC it was 10-18 % faster than banded im2col for
+      128→128 at 14×14, within ±5 % for 64→64 at 16×16, and up to 2× slower on the
+      textbook's networks (on an Intel machine it was 5-12 % faster for DeepConvNet's
+      conv4, 32→32 at 16×16: the rule takes the side that is never much slower);
     * never Winograd for the weight gradient: its adjoint transforms made it slower
       than banded im2col on every shape measured (up to 2.6× slower at 256 channels);
     * plain im2col when a column holds at most 32 numbers (C·kh·kw ≤ 32: a first layer
@@ -285,7 +285,7 @@ def _choose_algorithm(window: Window, in_channels: int, out_channels: int,
             return _forced_algorithm
         return "im2col"
     if not weight_grad and _winograd_applies(window, groups) \
-            and min(in_channels, out_channels) >= 64 and min(out_size) >= 16:
+            and min(in_channels, out_channels) >= 128 and min(out_size) >= 14:
         return "winograd"
     column = in_channels // groups * window.kernel[0] * window.kernel[1]
     return "banded" if groups == 1 and column > 32 else "im2col"

@@ -171,8 +171,8 @@ def test_winograd_f4_also_convolves_within_its_larger_bound(rng):
 # --------------------------------------------------------------------------- the rule
 def test_the_rule_for_the_textbook_networks():
     """DeepConvNet: plain im2col for conv1 (one channel), banded im2col elsewhere;
-    SimpleConvNet's 5×5 on one channel: plain. Winograd only from 64 channels at
-    16×16, and never for the weight gradient."""
+    SimpleConvNet's 5×5 on one channel: plain. Winograd only from 128 channels at
+    14×14, and never for the weight gradient."""
     def choose(c, o, kernel, padding, out, weight_grad=False):
         return conv_ops._choose_algorithm(conv_ops.Window.make(kernel, 1, padding), c, o,
                                           (out, out), 1, weight_grad)
@@ -180,8 +180,8 @@ def test_the_rule_for_the_textbook_networks():
             choose(32, 32, 3, 2, 16), choose(32, 64, 3, 1, 7), choose(64, 64, 3, 1, 7)]
     assert deep == ["im2col", "banded", "banded", "banded", "banded", "banded"]
     assert choose(1, 30, 5, 0, 24) == "im2col"
-    assert [choose(64, 64, 3, 1, 16), choose(64, 64, 3, 1, 16, weight_grad=True),
-            choose(64, 64, 3, 1, 14), choose(32, 64, 3, 1, 16)] == \
+    assert [choose(128, 128, 3, 1, 14), choose(128, 128, 3, 1, 14, weight_grad=True),
+            choose(128, 128, 3, 1, 12), choose(64, 128, 3, 1, 16)] == \
         ["winograd", "banded", "banded", "banded"]
     grouped = conv_ops._choose_algorithm(conv_ops.Window.make(3, 1, 1), 64, 64, (16, 16), 2)
     assert grouped == "im2col"  # the fast paths take one group
