@@ -61,10 +61,12 @@ def _one_line(error: BaseException) -> str:
 @click.version_option(package_name="chainrule")
 @click.option("--threads", type=ThreadCount(), default="1", show_default=True,
               metavar="N|auto",
-              help="Threads NumPy's BLAS may use, for every subcommand (give it before the "
-                   "subcommand). One by default: the models here are small, and on a busy "
-                   "2-core machine two BLAS threads trained them 6 to 30 times slower than "
-                   "one. 0 or 'auto' leaves BLAS's own default (all cores).")
+              help="Threads to compute with, for every subcommand (give it before the "
+                   "subcommand): convolutions share their bands among them, matrix "
+                   "products use as many BLAS threads. One by default: the models here "
+                   "are small, and on a busy 2-core machine two threads trained them 6 to "
+                   "30 times slower than one. 0 or 'auto' leaves BLAS's own default (all "
+                   "cores) and shares nothing.")
 @click.pass_context
 def main(ctx: click.Context, threads: int | None) -> None:
     """chainrule: see backpropagation at work, then train real networks.
@@ -73,7 +75,7 @@ def main(ctx: click.Context, threads: int | None) -> None:
     Examples:
       chainrule train                       # two-layer net on the built-in digits
       chainrule train --dataset mnist --data-dir ~/data/mnist --epochs 17
-      chainrule --threads 4 train --dataset mnist   # let BLAS use 4 threads
+      chainrule --threads 4 train --dataset mnist   # compute with 4 threads
     """
     from chainrule.threads import num_threads
 
