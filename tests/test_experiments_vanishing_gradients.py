@@ -21,7 +21,10 @@ from chainrule.experiments import (
 )
 
 PNG = b"\x89PNG"
-ITERATIONS = 60  # enough for the unclipped run to diverge (iteration 41 with seed 0)
+# enough for the unclipped run to diverge (with seed 0: iteration 41 on an Intel machine,
+# 44 on an AMD EPYC, whose BLAS rounds differently) and for the clipped one to halve its
+# loss (by iteration 60 on the Intel machine, about 110 on the AMD one)
+ITERATIONS = 120
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +62,11 @@ def test_the_lstm_curves_are_much_flatter(result):
 def test_clipping_trains_where_plain_sgd_diverges(result):
     rows = rows_by_run(result)
     plain, clipped = rows["training, no clipping"], rows["training, clip at 1"]
-    assert plain["iterations"] < ITERATIONS and not math.isfinite(plain["final loss"])
     assert clipped["iterations"] == ITERATIONS and math.isfinite(clipped["final loss"])
+    # stopped where the gradient overflowed, its loss overflowed or astronomically high
+    assert plain["iterations"] < ITERATIONS
+    assert not math.isfinite(plain["final loss"]) or \
+        plain["final loss"] > 1e6 * clipped["final loss"]
     assert clipped["max grad norm"] > 10  # before clipping: clipping really acted
     notes = " ".join(result.notes)
     assert f"at iteration {plain['iterations']}" in notes
