@@ -31,6 +31,7 @@ on BLAS's own threads do. This module imports only the standard library and NumP
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -67,12 +68,27 @@ def configure(workers: int, set_blas_threads: Callable[[int], None] | None = Non
     """Share work among ``workers`` threads from now on; ``set_blas_threads(count)``
     sets BLAS's threads (``chainrule.threads`` passes one; without it BLAS is left
     alone)."""
-    global _workers, _set_blas_threads, _blas_now, _pool
+    global _workers, _set_blas_threads, _blas_now
     _workers, _set_blas_threads = max(1, int(workers)), set_blas_threads
     _blas_now = None
-    if _workers > 1 and (_pool is None or _pool._max_workers < _workers - 1):
+
+
+def _threads() -> ThreadPoolExecutor:
+    """The pool of ``_workers - 1`` helper threads (made when first needed, again when
+    more are asked for, and after a fork, whose child has none of its threads)."""
+    global _pool
+    if _pool is None or _pool._max_workers < _workers - 1:
         _pool = ThreadPoolExecutor(_workers - 1, thread_name_prefix="chainrule",
                                    initializer=_mark_inside)
+    return _pool
+
+
+def _forget_threads() -> None:
+    global _pool
+    _pool = None
+
+
+os.register_at_fork(after_in_child=_forget_threads)
 
 
 def _blas_threads(count: int) -> None:
@@ -94,12 +110,13 @@ def split(items: Sequence[T], work: Callable[[Sequence[T]], R]) -> list[R]:
     items, or called from a share: ``[work(items)]``."""
     global _last_split
     count = min(_workers, len(items))
-    if count < 2 or _pool is None or getattr(_local, "inside", False):
+    if count < 2 or getattr(_local, "inside", False):
         return [work(items)]
+    pool = _threads()
     bounds = [len(items) * k // count for k in range(count + 1)]
     shares = [items[a:b] for a, b in zip(bounds, bounds[1:])]
     _blas_threads(1)
-    futures = [_pool.submit(work, share) for share in shares[1:]]
+    futures = [pool.submit(work, share) for share in shares[1:]]
     try:
         first = work(shares[0])
     finally:  # the other shares may write into shared arrays: always wait for them

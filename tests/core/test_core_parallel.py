@@ -8,6 +8,7 @@ after every share ended.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -112,3 +113,27 @@ def test_a_convolution_on_two_threads_equals_one_thread(rng, monkeypatch, algori
     np.testing.assert_array_equal(y1, y2)
     np.testing.assert_array_equal(dx1, dx2)
     np.testing.assert_allclose(dw1, dw2, rtol=1e-5, atol=1e-5)
+
+
+def _split_in_child(queue) -> None:
+    queue.put(_parallel.split(list(range(4)), lambda share: threading.current_thread().name))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_shares_work_on_threads_of_its_own(two_threads):
+    """A fork copies the pool but none of its threads; the child makes a new one
+    (without that, its first split would wait for ever)."""
+    import multiprocessing
+
+    _parallel.split([0, 1], lambda share: None)  # the parent's pool exists
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_split_in_child, args=(queue,), daemon=True)
+    child.start()
+    try:
+        names = queue.get(timeout=30)
+        child.join(timeout=30)
+    finally:
+        if child.is_alive():
+            child.kill()
+    assert child.exitcode == 0 and len(names) == 2 and names[0] != names[1]
