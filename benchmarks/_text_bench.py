@@ -49,10 +49,9 @@ def checkout_first() -> None:
 
 def blas_threads(threads: int) -> contextlib.AbstractContextManager:
     """Compute with ``threads`` threads inside the ``with`` block as ``chainrule
-    --threads`` does (``chainrule.num_threads``: chainrule splits its large products,
-    NumPy's BLAS runs one thread in each; the hand-written NumPy therefore runs on
-    one). Without threadpoolctl the limit was set from the environment before NumPy
-    loaded."""
+    --threads`` does (``chainrule.num_threads``: BLAS may use that many, for the
+    hand-written NumPy too). Without threadpoolctl the limit was set from the
+    environment before NumPy loaded."""
     if not HAVE_THREADPOOLCTL:
         return contextlib.nullcontext()
     from chainrule.threads import num_threads

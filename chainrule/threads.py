@@ -1,12 +1,12 @@
 """How many threads chainrule computes with.
 
-``n`` threads: chainrule's convolutions and large matrix products split their work
-into ``n`` shares that run at once (``chainrule/ops/_parallel.py``), and the BLAS
-library under NumPy runs one thread inside each. Letting BLAS split each product
-itself was slower for the models here: their products are small, and OpenBLAS's idle
-threads spin between calls, taking the cores from the next operation (on 2 cores a
-DeepConvNet step took longer with two BLAS threads than with one). NumPy code of
-your own inside the block therefore multiplies with one thread too.
+``n`` threads: NumPy's BLAS may use ``n`` threads, as in any NumPy program, and
+chainrule's convolutions split their band loops into ``n`` shares that run at once,
+with one BLAS thread inside each (``chainrule/ops/_parallel.py``). Leaving the
+convolutions to BLAS alone was slower than one thread: their products are small, and
+OpenBLAS's idle threads spin between calls, taking the cores from the next operation;
+so for a moment after each band loop chainrule's own products keep BLAS at one thread
+too.
 
 The models are small: on a busy machine a second thread mostly waits for a core.
 Measured on a 2-core machine shared with other jobs, two threads trained the small
@@ -46,13 +46,13 @@ def _configure(n: int) -> None:
 
 
 def set_num_threads(n: int) -> None:
-    """Compute with ``n`` threads from now on (for the whole process): chainrule's
-    convolutions split among ``n`` threads with one BLAS thread in each, and its
-    matrix products use ``n`` BLAS threads (see ``chainrule/ops/_parallel.py``)."""
+    """Compute with ``n`` threads from now on (for the whole process): BLAS may use
+    ``n``, and chainrule's convolutions split among ``n`` threads with one BLAS thread
+    in each (see ``chainrule/ops/_parallel.py``)."""
     from threadpoolctl import threadpool_limits
 
     _configure(_checked(n))
-    threadpool_limits(limits=1, user_api="blas")
+    threadpool_limits(limits=n, user_api="blas")
 
 
 def get_num_threads() -> int | None:
@@ -84,8 +84,8 @@ def num_threads(n: int | None) -> Iterator[None]:
     from threadpoolctl import threadpool_limits
 
     before = _parallel.workers()
-    with threadpool_limits(limits=1, user_api="blas"):
-        _configure(_checked(n))
+    with threadpool_limits(limits=_checked(n), user_api="blas"):
+        _configure(n)
         try:
             yield
         finally:

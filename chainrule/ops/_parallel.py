@@ -65,9 +65,9 @@ def workers() -> int:
 
 
 def configure(workers: int, set_blas_threads: Callable[[int], None] | None = None) -> None:
-    """Share work among ``workers`` threads from now on; ``set_blas_threads(count)``
-    sets BLAS's threads (``chainrule.threads`` passes one; without it BLAS is left
-    alone)."""
+    """Share work among ``workers`` threads from now on (BLAS's limit should be
+    ``workers`` too); ``set_blas_threads(count)`` sets BLAS's threads (``chainrule.threads``
+    passes one; without it BLAS is left alone)."""
     global _workers, _set_blas_threads, _blas_now
     _workers, _set_blas_threads = max(1, int(workers)), set_blas_threads
     _blas_now = None

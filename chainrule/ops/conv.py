@@ -346,10 +346,7 @@ def _convolve(padded: np.ndarray, weight: np.ndarray, window: Window,
     oh, ow = out_size
     if algorithm == "winograd":
         y = _winograd.convolve(padded, weight, out_size)
-        if bias is not None:
-            y += bias[:, None, None, None]
-        return y
-    if groups == 1:  # plain or banded im2col: a loop over bands of output rows
+    elif groups == 1:  # plain or banded im2col: a loop over bands of output rows
         y = recycled((o, oh, ow, n), padded.dtype)
         w, windows = weight.reshape(o, -1), _windows(padded, window, out_size)
 
@@ -364,12 +361,13 @@ def _convolve(padded: np.ndarray, weight: np.ndarray, window: Window,
 
         _parallel.split(_bands(algorithm, oh, c * kh * kw * ow * n * padded.itemsize), compute)
         return y
-    cols = recycled((c, kh, kw, oh, ow, n), padded.dtype)
-    np.copyto(cols, _windows(padded, window, out_size))
-    w = weight.reshape(groups, o // groups, -1)                  # (G, O/G, C/G·kh·kw)
-    y = recycled((o, oh, ow, n), padded.dtype)
-    np.matmul(w, _as_groups(cols.reshape(-1, oh * ow * n), groups),
-              out=y.reshape(groups, o // groups, -1))            # (G, O/G, M)
+    else:  # grouped: plain im2col of the whole batch
+        cols = recycled((c, kh, kw, oh, ow, n), padded.dtype)
+        np.copyto(cols, _windows(padded, window, out_size))
+        w = weight.reshape(groups, o // groups, -1)              # (G, O/G, C/G·kh·kw)
+        y = recycled((o, oh, ow, n), padded.dtype)
+        np.matmul(w, _as_groups(cols.reshape(-1, oh * ow * n), groups),
+                  out=y.reshape(groups, o // groups, -1))        # (G, O/G, M)
     if bias is not None:
         y += bias[:, None, None, None]
     return y

@@ -51,7 +51,7 @@ class Linear(Function):
             y = _parallel.matmul(x.reshape(-1, x.shape[-1]), weight).reshape(
                 x.shape[:-1] + weight.shape[1:])
         else:
-            y = _parallel.matmul(x, weight) if weight.ndim == 2 else x @ weight
+            y = _parallel.matmul(x, weight)  # (a plain @ unless 2-D and large)
         if bias is not None:
             y += bias
         return y

@@ -29,14 +29,22 @@ def two_threads(monkeypatch):
         yield
 
 
-def test_num_threads_shares_and_holds_blas_at_one_inside():
+def _blas_threads() -> int:
     from threadpoolctl import threadpool_info
 
+    return max(p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas")
+
+
+def test_num_threads_shares_and_gives_blas_as_many():
     before = _parallel.workers()
     with chainrule.num_threads(3):
         assert _parallel.workers() == 3 and chainrule.get_num_threads() == 3
-        blas = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
-        assert blas and max(blas) == 1
+        assert _blas_threads() == 3  # a NumPy program's own products get them too
+        # a band loop holds BLAS at one thread, and so do products right after it
+        assert _parallel.split([0, 1, 2], lambda share: _blas_threads()) == [1, 1, 1]
+        a = np.ones((100, 3000), dtype=np.float32)
+        _parallel.matmul(a, a.T)
+        assert _blas_threads() == 1
     assert _parallel.workers() == before
 
 
