@@ -9,7 +9,9 @@ step), at each thread count of ``--threads`` (default: 1 and 2):
   matrix, and each framework's step as a multiple of it;
 * page faults per step (minor faults, ``getrusage``) of each framework;
 * each convolution algorithm's share of chainrule's step (time inside ``_convolve``
-  and ``_conv_weight_grad``, by the algorithm the rule chose, and col2im);
+  and ``_conv_weight_grad``, by the algorithm the rule chose, and col2im; "convolution"
+  counts forward passes and input gradients computed alone, "dx and dW in one pass"
+  the backward passes that compute both, see ``_conv_grads``);
 * inference: forward-only throughput in images/s (evaluation mode, no graph).
 
 Then the working memory of one DeepConvNet training step at batch 100: how much a fresh
@@ -241,10 +243,13 @@ class AlgorithmShares:
     def __enter__(self) -> AlgorithmShares:
         convolve, weight_grad, fold = self.originals.values()
 
-        def timed_convolve(padded, weight, window, out_size, groups, algorithm, bias=None):
+        def timed_convolve(padded, weight, window, out_size, groups, algorithm, bias=None,
+                           correlate=None):
             start = CLOCK()
-            out = convolve(padded, weight, window, out_size, groups, algorithm, bias)
-            self._add(f"{algorithm}: convolution", start)
+            out = convolve(padded, weight, window, out_size, groups, algorithm, bias,
+                           correlate)
+            what = "convolution" if correlate is None else "dx and dW in one pass"
+            self._add(f"{algorithm}: {what}", start)
             return out
 
         def timed_weight_grad(padded, g, weight_shape, window, groups):

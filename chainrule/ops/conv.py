@@ -222,6 +222,8 @@ def _as_groups(a: np.ndarray, groups: int) -> np.ndarray:
 # the flipped, transposed kernel (gathers, not col2im's scatter-adds), and the
 # weight's gradient is a product of the output gradient with the input's columns
 # (or tiles). Each of the three passes picks its algorithm by ``_choose_algorithm``.
+# When both gradients are needed, one pass over the input gradient's columns gives
+# both (``_conv_grads``).
 BAND_BYTES = 2 * 2**20  # im2col bands (measured: 4-8 MiB bands were slower)
 ALGORITHMS = ("im2col", "banded", "winograd")
 _forced_algorithm: str | None = None  # set by use_algorithm (tests, benchmarks)
@@ -338,9 +340,16 @@ def _grad_matrix(g: np.ndarray, groups: int) -> np.ndarray:
 
 def _convolve(padded: np.ndarray, weight: np.ndarray, window: Window,
               out_size: tuple[int, int], groups: int, algorithm: str,
-              bias: np.ndarray | None = None) -> np.ndarray:
+              bias: np.ndarray | None = None, correlate: np.ndarray | None = None
+              ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """y = W ⋆ x (+ b) of a padded (C, Hp, Wp, N) input, stored (O, OH, OW, N). The
-    im2col bands add the bias while their output is still in the cache."""
+    im2col bands add the bias while their output is still in the cache.
+
+    ``correlate``, an array stored (D, OH, OW, N) like the output (im2col algorithms,
+    one group): also return cols·correlateᵀ, (C·kh·kw, D), from the same bands while
+    they are in the cache; the weight gradient of the layer whose input gradient this
+    convolution computes (see ``_conv_grads``).
+    """
     o, (kh, kw) = weight.shape[0], window.kernel
     c, n = padded.shape[0], padded.shape[3]
     oh, ow = out_size
@@ -350,17 +359,24 @@ def _convolve(padded: np.ndarray, weight: np.ndarray, window: Window,
         y = recycled((o, oh, ow, n), padded.dtype)
         w, windows = weight.reshape(o, -1), _windows(padded, window, out_size)
 
-        def compute(bands: Sequence[tuple[int, int]]) -> None:
+        def compute(bands: Sequence[tuple[int, int]]) -> np.ndarray | None:
+            product = None if correlate is None else \
+                np.zeros((c * kh * kw, correlate.shape[0]), dtype=padded.dtype)
             for r0, r1 in bands:
                 cols = recycled((c, kh, kw, r1 - r0, ow, n), padded.dtype)
                 np.copyto(cols, windows[:, :, :, r0:r1])
-                np.matmul(w, cols.reshape(c * kh * kw, -1), out=y[:, r0:r1].reshape(o, -1))
+                cols = cols.reshape(c * kh * kw, -1)
+                np.matmul(w, cols, out=y[:, r0:r1].reshape(o, -1))
                 if bias is not None:
                     y[:, r0:r1] += bias[:, None, None, None]
+                if product is not None:
+                    product += cols @ correlate[:, r0:r1].reshape(len(correlate), -1).T
                 del cols  # its memory serves the next band
+            return product
 
-        _parallel.split(_bands(algorithm, oh, c * kh * kw * ow * n * padded.itemsize), compute)
-        return y
+        shares = _parallel.split(
+            _bands(algorithm, oh, c * kh * kw * ow * n * padded.itemsize), compute)
+        return y if correlate is None else (y, sum(shares[1:], shares[0]))
     else:  # grouped: plain im2col of the whole batch
         cols = recycled((c, kh, kw, oh, ow, n), padded.dtype)
         np.copyto(cols, _windows(padded, window, out_size))
@@ -388,6 +404,17 @@ def _conv_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
     return y.transpose(3, 0, 1, 2), padded
 
 
+def _flipped(window: Window, groups: int) -> Window | None:
+    """The window of the convolution that computes a stride-1 convolution's input
+    gradient (see ``_conv_input_grad``): the kernel's, padded by k-1-padding; None
+    where the input gradient is not such a convolution."""
+    (kh, kw), (ph, pw) = window.kernel, window.padding
+    if window.stride == (1, 1) and window.dilation == (1, 1) and groups == 1 \
+            and ph < kh and pw < kw:
+        return Window((kh, kw), (1, 1), (kh - 1 - ph, kw - 1 - pw))
+    return None
+
+
 def _conv_input_grad(g: np.ndarray, weight: np.ndarray, input_shape: tuple[int, ...],
                      window: Window, groups: int) -> np.ndarray:
     """dx, the transposed convolution of g.
@@ -398,10 +425,9 @@ def _conv_input_grad(g: np.ndarray, weight: np.ndarray, input_shape: tuple[int, 
     Otherwise col2im(Wᵀ·g), which adds each column back onto its window.
     """
     n, o, oh, ow = g.shape
-    c, (kh, kw), (ph, pw) = input_shape[1], window.kernel, window.padding
-    if window.stride == (1, 1) and window.dilation == (1, 1) and groups == 1 \
-            and ph < kh and pw < kw:
-        flipped = Window((kh, kw), (1, 1), (kh - 1 - ph, kw - 1 - pw))
+    c, (kh, kw) = input_shape[1], window.kernel
+    flipped = _flipped(window, groups)
+    if flipped is not None:
         size = tuple(input_shape[2:])
         algorithm = _choose_algorithm(flipped, o, c, size, 1)
         kernel = weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
@@ -444,6 +470,45 @@ def _conv_weight_grad(padded: np.ndarray, g: np.ndarray, weight_shape: tuple[int
     return np.matmul(g, cols.transpose(0, 2, 1)).reshape(weight_shape)
 
 
+def _one_pass_window(window: Window, groups: int, in_channels: int, out_channels: int,
+                     size: tuple[int, int]) -> Window | None:
+    """The window of the input gradient's convolution where ``_conv_grads`` computes
+    both gradients in one pass (im2col chosen for it); None elsewhere."""
+    flipped = _flipped(window, groups)
+    if flipped is None or _choose_algorithm(flipped, out_channels, in_channels, size,
+                                            1) == "winograd":
+        return None
+    return flipped
+
+
+def _conv_grads(g: np.ndarray, x: np.ndarray, weight: np.ndarray,
+                window: Window) -> tuple[np.ndarray, np.ndarray] | None:
+    """dx and dW of a stride-1 convolution in one pass over the output gradient's
+    columns, or None where that does not apply (another stride, groups, or Winograd
+    chosen for dx).
+
+    dx is the convolution of g padded by k-1-p with the flipped kernel (see
+    ``_conv_input_grad``); its columns G[(o, a, b), (h, w)] = g_pad[o, h + a, w + b]
+    also give the weight gradient, with the input itself instead of its columns:
+    dW[o, c, i, j] = Σ_(n,h,w) g[o, h, w]·x_pad[c, h + i, w + j]
+                   = Σ_(n,u,v) g_pad[o, u + k-1-i, v + k-1-j]·x[c, u, v]
+                   = (G·xᵀ)[(o, k-1-i, k-1-j), c]      (u, v: the input's pixels).
+    So each band of G serves both products while it is in the cache, and dW needs no
+    im2col copy of the input of its own.
+    """
+    o, c, (kh, kw), size = g.shape[1], x.shape[1], window.kernel, tuple(x.shape[2:])
+    flipped = _one_pass_window(window, 1, c, o, size)
+    if flipped is None:
+        return None
+    algorithm = _choose_algorithm(flipped, o, c, size, 1)
+    kernel = weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
+    stored = _batch_innermost(x).transpose(1, 2, 3, 0)  # (C, H, W, N)
+    dx, product = _convolve(_pad_stored(g, flipped, size), kernel, flipped, size, 1,
+                            algorithm, correlate=stored)
+    dw = product.reshape(o, kh, kw, c)[:, ::-1, ::-1].transpose(0, 3, 1, 2)
+    return dx.transpose(3, 0, 1, 2), np.ascontiguousarray(dw)
+
+
 class Conv2d(Function):
     """y = W ⋆ x + b: one matrix product per group after im2col, or Winograd's
     transformed tiles (see "algorithms" above)."""
@@ -457,20 +522,36 @@ class Conv2d(Function):
     def __init__(self, window: Window, groups: int) -> None:
         self.window, self.groups = window, groups
 
+    def __call__(self, x: Tensor, weight: Tensor, *bias: Tensor) -> Tensor:
+        # Keep the padded input for dW, unless dW will come from x itself (both
+        # gradients in one pass, ``_conv_grads``): then its memory serves later layers.
+        self.keep_padded = not (
+            _GradMode.enabled and x.requires_grad and weight.requires_grad
+            and _one_pass_window(self.window, self.groups, x.shape[1], weight.shape[0],
+                                 x.shape[2:]) is not None)
+        return super().__call__(x, weight, *bias)
+
     def forward(self, x, weight, bias=None):
-        # the padded input is kept for dW; dropped after the first backward (made again
+        # the padded input kept for dW is dropped after the first backward (made again
         # from x if ever needed again)
-        y, self.padded = _conv_forward(x, weight, bias, self.window, self.groups)
+        y, padded = _conv_forward(x, weight, bias, self.window, self.groups)
+        self.padded = padded if self.keep_padded else None
         return y
 
     def backward(self, g):
         x, weight = self.inputs[0], self.inputs[1]
         needs = self.needs_input_grad
         padded, self.padded = self.padded, None
-        gx = Conv2dInputGrad(self.window, self.groups, x.shape)(g, weight) \
-            if needs[0] else None
-        gw = Conv2dWeightGrad(self.window, self.groups, weight.shape, padded)(x, g) \
-            if needs[1] else None
+        both = None
+        if needs[0] and needs[1] and self.groups == 1 and not _GradMode.enabled:
+            both = _conv_grads(g.data, x.data, weight.data, self.window)  # one pass
+        if both is not None:
+            gx, gw = Tensor._wrap(both[0]), Tensor._wrap(both[1])
+        else:
+            gx = Conv2dInputGrad(self.window, self.groups, x.shape)(g, weight) \
+                if needs[0] else None
+            gw = Conv2dWeightGrad(self.window, self.groups, weight.shape, padded)(x, g) \
+                if needs[1] else None
         if len(self.inputs) == 2:
             return gx, gw
         gb = None

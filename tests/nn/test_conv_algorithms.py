@@ -84,6 +84,37 @@ def test_each_algorithm_gradcheck(rng, algorithm, name):
 
 
 
+ONE_PASS = {"odd-output", "no-padding", "padding2", "rect-padding", "5x5"}  # stride 1, p < k
+
+
+@pytest.mark.parametrize("algorithm", ["im2col", "banded"])
+@pytest.mark.parametrize("name", list(CASES))
+def test_both_gradients_in_one_pass_equal_each_alone(rng, monkeypatch, bands, algorithm,
+                                                      name):
+    """When x and W both need their gradients, a stride-1 convolution computes them in
+    one pass over the output gradient's columns (``_conv_grads``: dW = G·xᵀ from dx's
+    columns G). Each equals the gradient computed alone (the other input detached),
+    where the pass applies and only there; the forward then keeps no padded input."""
+    passes = []
+    one_pass = conv_ops._conv_grads
+    monkeypatch.setattr(conv_ops, "_conv_grads",
+                        lambda *args: passes.append(one_pass(*args)) or passes[-1])
+    x, w, b, kw = make(rng, CASES[name])
+    g = rng.standard_normal(F.conv2d(x, w, b, **kw).shape)
+    together = conv_and_grads(x, w, b, kw, g, algorithm)
+    used = [p is not None for p in passes]
+    assert used == ([True] if name in ONE_PASS else [False] * len(used))
+    with conv_ops.use_algorithm(algorithm):
+        xa = Tensor(x.data, requires_grad=True)
+        F.conv2d(xa, Tensor(w.data), **kw).backward(g)
+        wa = Tensor(w.data, requires_grad=True)
+        F.conv2d(Tensor(x.data), wa, **kw).backward(g)
+        y = F.conv2d(x, w, **kw)
+    assert (y.creator.padded is None) == (name in ONE_PASS)
+    np.testing.assert_allclose(together[1], xa.grad.data, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(together[2], wa.grad.data, rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("algorithm", FAST)
 def test_each_algorithm_double_backward(torch, rng, algorithm):
     """The gradients' own Functions (Conv2dInputGrad, Conv2dWeightGrad) run on the
