@@ -50,7 +50,7 @@ F(4, 3); the measured errors and the bound the tests use are in docs/convolution
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -165,11 +165,17 @@ def pad_stored(x: np.ndarray, padding: tuple[int, int], size: tuple[int, int]) -
     n, c, h, w = x.shape
     (ph, pw), (hp, wp) = padding, size
     out = recycled((c, hp, wp, n), x.dtype)
-    out[:, :ph] = 0
-    out[:, ph + h:] = 0
-    out[:, ph:ph + h, :pw] = 0
-    out[:, ph:ph + h, pw + w:] = 0
-    out[:, ph:ph + h, pw:pw + w] = x.transpose(1, 2, 3, 0)
+    images = out.transpose(3, 0, 1, 2)  # (N, C, Hp, Wp), as x
+
+    def fill(i: Any) -> None:  # all channels, or a share of them (see _parallel)
+        part = images[i]
+        part[:, :, :ph] = 0
+        part[:, :, ph + h:] = 0
+        part[:, :, ph:ph + h, :pw] = 0
+        part[:, :, ph:ph + h, pw + w:] = 0
+        part[:, :, ph:ph + h, pw:pw + w] = x[i]
+
+    _parallel.over_channels(images.shape, fill)
     return out
 
 

@@ -157,10 +157,13 @@ def _pad(x: np.ndarray, padding: tuple[int, int], fill: float) -> np.ndarray:
     return out
 
 
-def _scatter_taps(piece: Callable[[int, int, int], np.ndarray], input_shape: tuple[int, ...],
-                  window: Window, out_size: tuple[int, int], dtype: np.dtype) -> np.ndarray:
-    """Add ``piece(k, i, j)`` (an (N, C, OH, OW) array per kernel tap) onto the input
-    pixels that tap read, and return the (N, C, H, W) sums (padding cut off).
+def _scatter_taps(piece: Callable[[int, int, int, Any], np.ndarray],
+                  input_shape: tuple[int, ...], window: Window, out_size: tuple[int, int],
+                  dtype: np.dtype) -> np.ndarray:
+    """Add ``piece(k, i, j, c)`` (an (N, C, OH, OW) array per kernel tap, indexed by
+    ``c``) onto the input pixels that tap read, and return the (N, C, H, W) sums (padding
+    cut off). ``c`` is ``...`` (everything), or with several threads ``(:, channels)``
+    for one thread's share of the channels (``_parallel.over_channels``).
 
     The adjoint of reading the taps: the one loop behind col2im and the pools'
     gradients (kh·kw vectorised steps). Where windows overlap a pixel collects several
@@ -175,12 +178,20 @@ def _scatter_taps(piece: Callable[[int, int, int], np.ndarray], input_shape: tup
     # (dilated taps leave gaps inside their span, which then must start at zero too)
     tiled = stride == span and window.dilation == (1, 1) and \
         padded == (out_size[0] * stride[0], out_size[1] * stride[1])
-    out = _new_images((n, c, *padded), dtype, None if tiled else 0.0)
-    for k, i, j, rows, cols in window.taps(out_size):
-        if overlap:
-            out[:, :, rows, cols] += piece(k, i, j)
-        else:
-            out[:, :, rows, cols] = piece(k, i, j)
+    out = _new_images((n, c, *padded), dtype, None)
+    taps = window.taps(out_size)
+
+    def scatter(part: Any) -> None:
+        if not tiled:
+            out[part] = 0
+        target = out[part]
+        for k, i, j, rows, cols in taps:
+            if overlap:
+                target[:, :, rows, cols] += piece(k, i, j, part)
+            else:
+                target[:, :, rows, cols] = piece(k, i, j, part)
+
+    _parallel.over_channels(out.shape, scatter)
     return out[:, :, ph:ph + h, pw:pw + w]
 
 
@@ -198,7 +209,7 @@ def _unfold(x: np.ndarray, window: Window) -> np.ndarray:
 def _fold(cols: np.ndarray, input_shape: tuple[int, ...], window: Window) -> np.ndarray:
     """col2im of a (C, kh, kw, OH, OW, N) array: add every column back onto the pixels
     of its window, giving (N, C, H, W)."""
-    return _scatter_taps(lambda k, i, j: cols[:, i, j].transpose(3, 0, 1, 2), input_shape,
+    return _scatter_taps(lambda k, i, j, c: cols[:, i, j].transpose(3, 0, 1, 2)[c], input_shape,
                          window, cols.shape[3:5], cols.dtype)
 
 

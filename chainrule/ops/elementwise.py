@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.ops import _special
+from chainrule.ops import _parallel, _special
 from chainrule.ops._constants import cached_array
 from chainrule.ops._scratch import recycled_like
 from chainrule.ops.arithmetic import BinaryElementwise
@@ -135,19 +135,25 @@ class ReLU(Function):
         # Large outputs reuse the memory of dead arrays (ops/_scratch.py: no page faults).
         if x.size <= 1 << 16:
             self.y = np.maximum(x, cached_array("zeros", x.shape, x.dtype))
-        else:
-            self.y = np.maximum(x, 0, out=recycled_like(x))
+        else:  # (in shares of the channels with several threads: ops/_parallel.py)
+            y = self.y = recycled_like(x)
+            _parallel.over_channels(x.shape, lambda i: np.maximum(x[i], 0, out=y[i]))
         return self.y
 
     def backward(self, g):
         # g·[y > 0]: NumPy has no one-pass form faster than this compare and multiply
         # (measured on 1.25 M float32: 0.70 ms; np.where 4.8, np.copyto(where=) 6.0,
         # g·sign(y) 0.88, np.heaviside 6.8)
-        mask = self.y > 0  # (made here, not in forward: inference never needs it)
+        # (the mask is made here, not in forward: inference never needs it)
+        y = self.y
         if not _GradMode.enabled:  # the hot path of training: one multiply on arrays
-            out = recycled_like(g.data) if g.data.size > 1 << 16 else None
-            return Tensor._wrap(np.multiply(g.data, mask, out=out))
-        return g * _constant(mask)
+            if g.data.size <= 1 << 16:
+                return Tensor._wrap(np.multiply(g.data, y > 0))
+            gd, out = g.data, recycled_like(g.data)
+            # (several threads take a share of the channels each: ops/_parallel.py)
+            _parallel.over_channels(gd.shape, lambda i: np.multiply(gd[i], y[i] > 0, out=out[i]))
+            return Tensor._wrap(out)
+        return g * _constant(y > 0)
 
 
 class LeakyReLU(Function):

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from chainrule.ops import _parallel
 from chainrule.ops.conv import (
     Pair,
     Window,
@@ -71,7 +72,7 @@ def _tap_views(x: np.ndarray, pool: Pool, fill: float) -> list[np.ndarray]:
 
 def _scatter(piece: Any, input_shape: tuple[int, ...], pool: Pool,
              out_size: tuple[int, int], dtype: np.dtype) -> np.ndarray:
-    """Add ``piece(k, i, j)`` onto the pixels tap k read (see ``_scatter_taps``); what
+    """Add ``piece(k, i, j, c)`` onto the pixels tap k read (see ``_scatter_taps``); what
     falls on the extra rows and columns is dropped."""
     grad = _scatter_taps(piece, pool.widened(input_shape), pool.window, out_size, dtype)
     return grad[:, :, :input_shape[2], :input_shape[3]] if any(pool.extra) else grad
@@ -126,24 +127,32 @@ class MaxPool2d(PoolSelect):
         self.input_shape = x.shape
         lowest = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
         taps = _tap_views(x, self.pool, lowest)  # padding never wins
-        out = taps[0].copy(order="K")
-        for tap in taps[1:]:
-            np.maximum(out, tap, out=out)
-        # The first maximum's tap = how many leading taps are all below the maximum.
-        # Counting with vectorised comparisons is much faster than an argmax over the
-        # taps or than masked assignments.
-        below = taps[0] < out
-        winners = below.astype(np.min_scalar_type(len(taps) - 1))
-        for tap in taps[1:-1]:
-            below &= tap < out
-            winners += below
-        if x.dtype.kind == "f":
-            # a maximum of -inf ties with the padding: as in PyTorch, the window's
-            # first pixel inside the image wins then (and gets the gradient)
-            empty = out == -np.inf
-            if empty.any():
-                winners[empty] = np.broadcast_to(self._first_inside(out.shape[2:]),
-                                                 out.shape)[empty]
+        out = np.empty_like(taps[0])  # (order "K": the taps' batch-innermost layout)
+        winners = np.empty_like(out, dtype=np.min_scalar_type(len(taps) - 1))
+
+        def pool(i):  # the whole arrays, or a share of the channels (ops/_parallel.py)
+            top = out[i]
+            np.copyto(top, taps[0][i])
+            for tap in taps[1:]:
+                np.maximum(top, tap[i], out=top)
+            # The first maximum's tap = how many leading taps are all below the maximum.
+            # Counting with vectorised comparisons is much faster than an argmax over
+            # the taps or than masked assignments.
+            below = taps[0][i] < top
+            first = winners[i]
+            np.copyto(first, below)
+            for tap in taps[1:-1]:
+                below &= tap[i] < top
+                first += below
+            if x.dtype.kind == "f":
+                # a maximum of -inf ties with the padding: as in PyTorch, the window's
+                # first pixel inside the image wins then (and gets the gradient)
+                empty = top == -np.inf
+                if empty.any():
+                    first[empty] = np.broadcast_to(self._first_inside(out.shape[2:]),
+                                                   top.shape)[empty]
+
+        _parallel.over_channels(out.shape, pool)
         self.winners = winners
         return out
 
@@ -181,7 +190,7 @@ class PoolScatter(Function):
     def forward(self, g):
         g = _batch_innermost(g)  # the layout of the winners and of the result
         # multiplying by each tap's mask, not assigning through it: fast, keeps the dtype
-        return _scatter(lambda k, i, j: g * (self.winners == k), self.input_shape,
+        return _scatter(lambda k, i, j, c: g[c] * (self.winners[c] == k), self.input_shape,
                         self.pool, g.shape[2:], g.dtype)
 
     def backward(self, h):
@@ -235,7 +244,7 @@ class AvgPoolScatter(Function):
 
     def forward(self, g):
         share = _batch_innermost(g) * self.scale
-        return _scatter(lambda k, i, j: share, self.input_shape, self.pool, g.shape[2:],
+        return _scatter(lambda k, i, j, c: share[c], self.input_shape, self.pool, g.shape[2:],
                         g.dtype)
 
     def backward(self, h):

@@ -145,3 +145,35 @@ def test_a_forked_child_shares_work_on_threads_of_its_own(two_threads):
         if child.is_alive():
             child.kill()
     assert child.exitcode == 0 and len(names) == 2 and names[0] != names[1]
+
+
+@pytest.mark.parametrize("layer", ["relu", "max_pool", "max_pool_ceil_padded",
+                                   "max_pool_minus_inf", "avg_pool", "conv_stride2",
+                                   "conv_padded"])
+def test_elementwise_passes_on_two_threads_equal_one_thread(rng, monkeypatch, layer):
+    """ReLU, the pools, col2im and a convolution's zero padding take shares of the
+    channels on several threads (every array is shared out here); forward and backward
+    bit for bit, with ties and windows of -inf only in the max-pool's."""
+    monkeypatch.setattr(_parallel, "SPLIT_ELEMENTS", 1)
+    x = rng.standard_normal((3, 5, 8, 7)).astype(np.float32)
+    x[:, :, ::2, :6:2] = x[:, :, 1::2, 1::2]  # ties: the first maximum must win
+    if layer == "max_pool_minus_inf":  # windows of -inf only: the first pixel inside wins
+        x[:, 3:] = -np.inf
+    w = rng.standard_normal((4, 5, 3, 3)).astype(np.float32)
+    run = {"relu": lambda t: F.relu(t),
+           "max_pool": lambda t: F.max_pool2d(t, 2, 2),
+           "max_pool_ceil_padded": lambda t: F.max_pool2d(t, 3, 2, padding=1, ceil_mode=True),
+           "max_pool_minus_inf": lambda t: F.max_pool2d(t, 3, 2, padding=1),
+           "conv_padded": lambda t: F.conv2d(t, Tensor(w), padding=(2, 1)),
+           "avg_pool": lambda t: F.avg_pool2d(t, 3, 2, padding=1),
+           "conv_stride2": lambda t: F.conv2d(t, Tensor(w), stride=2, padding=1)}[layer]
+    results = []
+    for threads in (1, 2):
+        xt = Tensor(x, requires_grad=True)
+        with chainrule.num_threads(threads):
+            y = run(xt)
+            y.backward(np.arange(y.size, dtype=np.float32).reshape(y.shape) % 7 - 3)
+        results.append((y.data.copy(), xt.grad.data.copy()))
+    (y1, dx1), (y2, dx2) = results
+    np.testing.assert_array_equal(y1, y2)
+    np.testing.assert_array_equal(dx1, dx2)
