@@ -3,7 +3,9 @@
 For SimpleConvNet and DeepConvNet (batch 100, MNIST-shaped, cross-entropy, plain SGD
 step), at each thread count of ``--threads`` (default: 1 and 2):
 
-* training: seconds per 1,000 images of each framework and their ratio;
+* training: seconds per 1,000 images of each framework and their ratio, and the ratio
+  round by round (each chainrule round over the PyTorch round beside it: its median
+  and middle half, which a slow spell of a shared machine moves less);
 * the GEMM floor: the step's multiply-adds (convolutions and affine layers, forward
   and both gradients) at the speed NumPy's BLAS multiplies a large square float32
   matrix, and each framework's step as a multiple of it;
@@ -25,7 +27,8 @@ rule in ``chainrule/ops/conv.py`` (``_choose_algorithm``), tabled in
 docs/convolution.md.
 
 The two frameworks take turns, ``--rounds`` times, each round timing ``--batches``
-batches of each, so that a change in the machine's load hits both; the medians and
+batches of each (DeepConvNet, whose step is five times longer, a fifth as many, at
+least 2), so that a change in the machine's load hits both; the medians and
 their ratio are printed (and the ratio of the best rounds). ``--clock cpu`` times with
 the process's CPU time instead of the wall clock: on a machine shared with other work
 it does not count the time this process waits for a core (only meaningful at one
@@ -472,6 +475,11 @@ def run_networks(args: argparse.Namespace, torch, x: np.ndarray, y: np.ndarray,
         faults: dict[str, list[float]] = {}
         times = compare(runs, x, y, args.rounds, batches, faults)
         row(f"{name} train, s / 1000 images", times, lambda t: t * 1000 / BATCH, ".3f")
+        if "pytorch" in times:  # each round's ratio: a slow spell of the machine hits both
+            pairs = [a / b for a, b in zip(times["chainrule"], times["pytorch"])]
+            low, _, high = statistics.quantiles(pairs, n=4)
+            print(f"  round by round, chainrule / PyTorch: median {statistics.median(pairs):.2f}, "
+                  f"middle half {low:.2f}-{high:.2f}")
         floor = step_flops(cr_model) / rate
         print(f"  GEMM floor {floor * 1e3:.1f} ms per step ({step_flops(cr_model) / 1e9:.2f} "
               f"GFLOP); step / floor: " + ", ".join(
