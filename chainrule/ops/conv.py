@@ -426,6 +426,18 @@ def _flipped(window: Window, groups: int) -> Window | None:
     return None
 
 
+def _flipped_convolution(g: np.ndarray, weight: np.ndarray, flipped: Window,
+                         size: tuple[int, int], algorithm: str,
+                         correlate: np.ndarray | None = None
+                         ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """The convolution of g, padded for ``flipped``, with the kernel flipped and its
+    channel axes swapped: dx stored (C, H, W, N) (and ``_convolve``'s ``correlate``
+    product)."""
+    kernel = weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
+    return _convolve(_pad_stored(g, flipped, size), kernel, flipped, size, 1, algorithm,
+                     correlate=correlate)
+
+
 def _conv_input_grad(g: np.ndarray, weight: np.ndarray, input_shape: tuple[int, ...],
                      window: Window, groups: int) -> np.ndarray:
     """dx, the transposed convolution of g.
@@ -441,9 +453,7 @@ def _conv_input_grad(g: np.ndarray, weight: np.ndarray, input_shape: tuple[int, 
     if flipped is not None:
         size = tuple(input_shape[2:])
         algorithm = _choose_algorithm(flipped, o, c, size, 1)
-        kernel = weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
-        dx = _convolve(_pad_stored(g, flipped, size), kernel, flipped, size, 1, algorithm)
-        return dx.transpose(3, 0, 1, 2)
+        return _flipped_convolution(g, weight, flipped, size, algorithm).transpose(3, 0, 1, 2)
     w = weight.reshape(groups, weight.shape[0] // groups, -1)
     d_cols = np.matmul(w.transpose(0, 2, 1), _grad_matrix(g, groups))  # (G, C/G·kh·kw, M)
     return _fold(d_cols.reshape(c, kh, kw, oh, ow, n), input_shape, window)
@@ -481,19 +491,20 @@ def _conv_weight_grad(padded: np.ndarray, g: np.ndarray, weight_shape: tuple[int
     return np.matmul(g, cols.transpose(0, 2, 1)).reshape(weight_shape)
 
 
-def _one_pass_window(window: Window, groups: int, in_channels: int, out_channels: int,
-                     size: tuple[int, int]) -> Window | None:
-    """The window of the input gradient's convolution where ``_conv_grads`` computes
-    both gradients in one pass (im2col chosen for it); None elsewhere."""
+def _one_pass(window: Window, groups: int, in_channels: int, out_channels: int,
+              size: tuple[int, int]) -> tuple[Window, str] | None:
+    """The window and algorithm of the input gradient's convolution where
+    ``_conv_grads`` computes both gradients in one pass (im2col chosen for it); None
+    elsewhere."""
     flipped = _flipped(window, groups)
-    if flipped is None or _choose_algorithm(flipped, out_channels, in_channels, size,
-                                            1) == "winograd":
+    if flipped is None:
         return None
-    return flipped
+    algorithm = _choose_algorithm(flipped, out_channels, in_channels, size, 1)
+    return None if algorithm == "winograd" else (flipped, algorithm)
 
 
-def _conv_grads(g: np.ndarray, x: np.ndarray, weight: np.ndarray,
-                window: Window) -> tuple[np.ndarray, np.ndarray] | None:
+def _conv_grads(g: np.ndarray, x: np.ndarray, weight: np.ndarray, window: Window,
+                groups: int) -> tuple[np.ndarray, np.ndarray] | None:
     """dx and dW of a stride-1 convolution in one pass over the output gradient's
     columns, or None where that does not apply (another stride, groups, or Winograd
     chosen for dx).
@@ -508,14 +519,12 @@ def _conv_grads(g: np.ndarray, x: np.ndarray, weight: np.ndarray,
     im2col copy of the input of its own.
     """
     o, c, (kh, kw), size = g.shape[1], x.shape[1], window.kernel, tuple(x.shape[2:])
-    flipped = _one_pass_window(window, 1, c, o, size)
-    if flipped is None:
+    plan = _one_pass(window, groups, c, o, size)
+    if plan is None:
         return None
-    algorithm = _choose_algorithm(flipped, o, c, size, 1)
-    kernel = weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
+    flipped, algorithm = plan
     stored = _batch_innermost(x).transpose(1, 2, 3, 0)  # (C, H, W, N)
-    dx, product = _convolve(_pad_stored(g, flipped, size), kernel, flipped, size, 1,
-                            algorithm, correlate=stored)
+    dx, product = _flipped_convolution(g, weight, flipped, size, algorithm, correlate=stored)
     dw = product.reshape(o, kh, kw, c)[:, ::-1, ::-1].transpose(0, 3, 1, 2)
     return dx.transpose(3, 0, 1, 2), np.ascontiguousarray(dw)
 
@@ -538,8 +547,8 @@ class Conv2d(Function):
         # gradients in one pass, ``_conv_grads``): then its memory serves later layers.
         self.keep_padded = not (
             _GradMode.enabled and x.requires_grad and weight.requires_grad
-            and _one_pass_window(self.window, self.groups, x.shape[1], weight.shape[0],
-                                 x.shape[2:]) is not None)
+            and _one_pass(self.window, self.groups, x.shape[1], weight.shape[0],
+                          x.shape[2:]) is not None)
         return super().__call__(x, weight, *bias)
 
     def forward(self, x, weight, bias=None):
@@ -554,8 +563,8 @@ class Conv2d(Function):
         needs = self.needs_input_grad
         padded, self.padded = self.padded, None
         both = None
-        if needs[0] and needs[1] and self.groups == 1 and not _GradMode.enabled:
-            both = _conv_grads(g.data, x.data, weight.data, self.window)  # one pass
+        if needs[0] and needs[1] and not _GradMode.enabled:  # both in one pass
+            both = _conv_grads(g.data, x.data, weight.data, self.window, self.groups)
         if both is not None:
             gx, gw = Tensor._wrap(both[0]), Tensor._wrap(both[1])
         else:
